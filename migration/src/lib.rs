@@ -1,0 +1,21 @@
+//! connvault's schema, written once with SeaQuery for SQLite and PostgreSQL.
+//! Migrations hold structure only: the provider catalog is data, seeded by the service.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m2025_11_01_102600_create_tenants;
+mod m2025_11_01_102700_create_providers;
+mod m2025_11_01_102800_create_connections;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m2025_11_01_102600_create_tenants::Migration),
+            Box::new(m2025_11_01_102700_create_providers::Migration),
+            Box::new(m2025_11_01_102800_create_connections::Migration),
+        ]
+    }
+}

@@ -1,0 +1,127 @@
+//! The `connvault` command line: one binary for serving and for operating.
+
+mod migrate;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use sea_orm::DatabaseConnection;
+use tracing_subscriber::EnvFilter;
+
+use crate::catalog::{self, Catalog};
+use crate::config::{GlobalArgs, LogFormat, ServeArgs};
+use crate::{db, repositories};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "connvault",
+    version,
+    about = "Tenant-scoped connections to external providers"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Migrate the database, seed the catalog (local and test profiles) and serve HTTP.
+    Serve(ServeArgs),
+    /// Run database migrations by hand.
+    Migrate {
+        #[command(subcommand)]
+        action: migrate::MigrateAction,
+    },
+    /// Upsert the provider catalog (idempotent).
+    Seed,
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        action: TenantAction,
+    },
+    /// Inspect the provider catalog.
+    Providers {
+        #[command(subcommand)]
+        action: ProvidersAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantAction {
+    /// Create a tenant and print its id.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List tenants: id and name, one per line.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProvidersAction {
+    /// List the catalog: slug, auth modes and display name, one per line.
+    List,
+}
+
+/// Parses the command line and runs it.
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.global.log_format);
+    match cli.command {
+        Command::Serve(args) => serve::run(&cli.global, &args).await,
+        Command::Migrate { action } => migrate::run(&cli.global, action).await,
+        Command::Seed => {
+            let catalog = Catalog::load(cli.global.catalog.as_deref())?;
+            let db = open_migrated(&cli.global).await?;
+            let count = catalog::seed(&db, &catalog).await?;
+            println!("seeded {count} providers");
+            Ok(())
+        }
+        Command::Tenant { action } => {
+            let db = open_migrated(&cli.global).await?;
+            match action {
+                TenantAction::Create { name } => {
+                    let tenant = repositories::tenants::create(&db, &name).await?;
+                    println!("{}", tenant.id);
+                }
+                TenantAction::List => {
+                    for tenant in repositories::tenants::list(&db).await? {
+                        println!("{}\t{}", tenant.id, tenant.name);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Providers {
+            action: ProvidersAction::List,
+        } => {
+            let db = open_migrated(&cli.global).await?;
+            for p in repositories::providers::list_all(&db).await? {
+                let modes: Vec<&str> = p.auth_modes.0.iter().map(|m| m.as_str()).collect();
+                println!("{}\t{}\t{}", p.slug, modes.join(","), p.display_name);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Opens the configured database and applies pending migrations.
+async fn open_migrated(global: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
+    let url = global.database_url()?;
+    let db = db::connect(&url, global.db_max_connections).await?;
+    db::migrate(&db).await?;
+    Ok(db)
+}

@@ -1,0 +1,54 @@
+//! `connvault serve`: migrate, seed when the profile says so, listen, and shut down
+//! gracefully on Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::catalog::{self, Catalog};
+use crate::config::{GlobalArgs, ServeArgs};
+use crate::http::{self, AppState};
+
+pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    // A broken catalog stops start-up before anything is touched.
+    let catalog = Catalog::load(global.catalog.as_deref())?;
+    let db = super::open_migrated(global).await?;
+    if global.profile.seeds_catalog_at_startup() {
+        let count = catalog::seed(&db, &catalog).await?;
+        tracing::info!(providers = count, "provider catalog seeded");
+    }
+
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = ?db.get_database_backend(), "connvault listening on http://{addr}");
+
+    axum::serve(listener, http::router(AppState { db: db.clone() }))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    db.close().await?;
+    tracing::info!("connvault stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received, draining connections");
+}

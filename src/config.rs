@@ -1,0 +1,97 @@
+//! Configuration: one typed struct per concern, filled from flags and environment
+//! variables (documented in `.env.example`), passed down explicitly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// The deployment profile: what start-up may do on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    /// A developer's machine: SQLite by default, the catalog seeded at start-up.
+    Local,
+    /// Automated tests: like `local`.
+    Test,
+    /// Production: explicit database, nothing seeded behind the operator's back.
+    Production,
+}
+
+impl Profile {
+    /// Whether `serve` upserts the built-in catalog at start-up.
+    pub fn seeds_catalog_at_startup(self) -> bool {
+        matches!(self, Profile::Local | Profile::Test)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The SQLite file used when no database is configured, in the current directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://connvault.db?mode=rwc";
+
+/// Settings every subcommand shares.
+#[derive(Args, Clone, Debug)]
+pub struct GlobalArgs {
+    /// Database to use: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`.
+    /// Defaults to `connvault.db` in the current directory (not in production).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Deployment profile.
+    #[arg(
+        long,
+        env = "CONNVAULT_PROFILE",
+        value_enum,
+        default_value = "local",
+        global = true
+    )]
+    pub profile: Profile,
+
+    /// Provider catalog file to use instead of the built-in one.
+    #[arg(long, env = "CONNVAULT_CATALOG", global = true)]
+    pub catalog: Option<PathBuf>,
+
+    /// Log format on standard error.
+    #[arg(
+        long,
+        env = "CONNVAULT_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Largest number of pooled database connections.
+    #[arg(
+        long,
+        env = "CONNVAULT_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_max_connections: u32,
+}
+
+impl GlobalArgs {
+    /// The database URL to use; production must name one explicitly.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        match (&self.database_url, self.profile) {
+            (Some(url), _) if !url.trim().is_empty() => Ok(url.trim().to_owned()),
+            (_, Profile::Production) => Err(anyhow::anyhow!(
+                "DATABASE_URL is required with the production profile"
+            )),
+            _ => Ok(DEFAULT_DATABASE_URL.to_owned()),
+        }
+    }
+}
+
+/// Settings of `connvault serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "CONNVAULT_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+}

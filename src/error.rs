@@ -1,0 +1,60 @@
+//! The library's error type: one variant per thing a caller can get wrong, plus the
+//! database failures nobody can fix by changing their input.
+
+use sea_orm::{DbErr, SqlErr};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "invalid provider slug {0:?}: use 1 to 64 characters of a-z, 0-9 and '-', starting with a letter or digit"
+    )]
+    InvalidSlug(String),
+
+    #[error("invalid external id: {0}")]
+    InvalidExternalId(&'static str),
+
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+
+    #[error("unknown provider {0:?}")]
+    UnknownProvider(String),
+
+    #[error("unknown tenant {0}")]
+    UnknownTenant(uuid::Uuid),
+
+    #[error(
+        "a connection to {provider} for external id {external_id:?} already exists in this tenant"
+    )]
+    DuplicateConnection {
+        provider: String,
+        external_id: String,
+    },
+
+    #[error("{0} not found")]
+    NotFound(&'static str),
+
+    #[error("invalid pagination cursor")]
+    InvalidCursor,
+
+    #[error("provider catalog: {0}")]
+    Catalog(String),
+
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Whether a database error is a unique-key violation (on either backend).
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}

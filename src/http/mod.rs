@@ -1,0 +1,21 @@
+//! The HTTP surface served by `connvault serve`.
+
+mod health;
+
+use axum::Router;
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+}
+
+/// The whole router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+}

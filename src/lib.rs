@@ -1,0 +1,19 @@
+//! connvault keeps a multi-tenant product's connections to external providers.
+//!
+//! - [`models`]: SeaORM entities (one per table) and the validated id and value types.
+//! - [`repositories`]: tenant-scoped data access; every connection method takes the tenant.
+//! - [`catalog`]: the built-in provider catalog and its idempotent seeding.
+//! - [`db`]: connecting to SQLite or PostgreSQL and running migrations.
+//! - [`http`]: the axum router served by `connvault serve`; [`cli`]: the binary's commands.
+//! - [`config`] and [`error`]: the typed configuration and the library's error enum.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod models;
+pub mod repositories;
+
+pub use error::{Error, Result};

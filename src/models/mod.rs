@@ -1,0 +1,10 @@
+//! SeaORM entities, one file per table, and the validated value types the rest of
+//! the crate passes around instead of bare strings and UUIDs.
+
+pub mod connection;
+pub mod ids;
+pub mod json;
+pub mod provider;
+pub mod tenant;
+
+pub use ids::{ConnectionId, ExternalId, ProviderSlug, TenantId};

@@ -1,0 +1,405 @@
+//! A tenant's connections. Every function takes the tenant and filters on it, so a
+//! call with another tenant's id finds nothing and changes nothing.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionSession, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::page::{Page, PageResult, Position};
+use crate::error::{Error, Result, is_unique_violation};
+use crate::models::connection::{self, ConnectionStatus, HealthStatus};
+use crate::models::ids::parse_name;
+use crate::models::json::StringList;
+use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId, provider, tenant};
+
+pub const DISPLAY_NAME_MAX_LEN: usize = 200;
+pub const ERROR_MESSAGE_MAX_LEN: usize = 1000;
+
+/// What it takes to create a connection; [`NewConnection::new`] fills the rest with
+/// the defaults of a connection that has just been started.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewConnection {
+    pub provider: ProviderSlug,
+    pub external_id: ExternalId,
+    pub display_name: Option<String>,
+    pub status: ConnectionStatus,
+    pub scopes_granted: Vec<String>,
+    pub metadata: serde_json::Value,
+    pub access_token_ciphertext: Option<Vec<u8>>,
+    pub refresh_token_ciphertext: Option<Vec<u8>>,
+    pub token_expires_at: Option<DateTime<Utc>>,
+}
+
+impl NewConnection {
+    pub fn new(provider: ProviderSlug, external_id: ExternalId) -> Self {
+        Self {
+            provider,
+            external_id,
+            display_name: None,
+            status: ConnectionStatus::Pending,
+            scopes_granted: Vec::new(),
+            metadata: serde_json::Value::Object(Default::default()),
+            access_token_ciphertext: None,
+            refresh_token_ciphertext: None,
+            token_expires_at: None,
+        }
+    }
+}
+
+/// The last error seen on a connection: a stable reason code and a sanitized message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionError {
+    pub reason_code: String,
+    pub message: String,
+}
+
+/// A partial update of a connection's tokens and state. `None` leaves a field as it
+/// is; `Some(None)` clears a nullable one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenStatusPatch {
+    pub access_token_ciphertext: Option<Option<Vec<u8>>>,
+    pub refresh_token_ciphertext: Option<Option<Vec<u8>>>,
+    pub token_expires_at: Option<Option<DateTime<Utc>>>,
+    pub scopes_granted: Option<Vec<String>>,
+    pub status: Option<ConnectionStatus>,
+    pub health_status: Option<HealthStatus>,
+    pub last_health_check_at: Option<Option<DateTime<Utc>>>,
+    pub last_error: Option<Option<ConnectionError>>,
+}
+
+fn check_metadata(metadata: &serde_json::Value) -> Result<()> {
+    if metadata.is_object() {
+        Ok(())
+    } else {
+        Err(Error::invalid("metadata", "must be a JSON object"))
+    }
+}
+
+fn check_scopes(scopes: &[String]) -> Result<()> {
+    match scopes
+        .iter()
+        .find(|s| s.is_empty() || s.len() > 512 || s.chars().any(char::is_whitespace))
+    {
+        Some(bad) => Err(Error::invalid(
+            "scopes_granted",
+            format!(
+                "{:?} is not a valid scope",
+                crate::models::ids::shorten(bad)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn check_error(error: &ConnectionError) -> Result<String> {
+    let code = &error.reason_code;
+    let valid_code = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid_code {
+        return Err(Error::invalid(
+            "last_error.reason_code",
+            "use 1 to 64 characters of a-z, 0-9 and '_'",
+        ));
+    }
+    // Stored for people to read: single line, bounded.
+    let message: String = error
+        .message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(ERROR_MESSAGE_MAX_LEN)
+        .collect();
+    Ok(message)
+}
+
+/// Creates a connection in `tenant`. The first connection of a tenant to a provider
+/// becomes that provider's default. Fails with `UnknownTenant`, `UnknownProvider` or
+/// `DuplicateConnection`, writing nothing.
+pub async fn create<C: TransactionTrait>(
+    db: &C,
+    tenant: TenantId,
+    input: NewConnection,
+) -> Result<connection::Model> {
+    let display_name = input
+        .display_name
+        .as_deref()
+        .map(|n| parse_name("display_name", n, DISPLAY_NAME_MAX_LEN))
+        .transpose()?;
+    check_metadata(&input.metadata)?;
+    check_scopes(&input.scopes_granted)?;
+
+    let txn = super::begin_write(db).await?;
+    if tenant::Entity::find_by_id(tenant.as_uuid())
+        .one(&txn)
+        .await?
+        .is_none()
+    {
+        return Err(Error::UnknownTenant(tenant.as_uuid()));
+    }
+    if provider::Entity::find_by_id(input.provider.as_str())
+        .one(&txn)
+        .await?
+        .is_none()
+    {
+        return Err(Error::UnknownProvider(input.provider.to_string()));
+    }
+
+    let now = super::now();
+    let id = ConnectionId::new_v4().as_uuid();
+    let row = connection::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant.as_uuid()),
+        provider_slug: Set(input.provider.as_str().to_owned()),
+        external_id: Set(input.external_id.as_str().to_owned()),
+        display_name: Set(display_name),
+        status: Set(input.status),
+        health_status: Set(HealthStatus::Unknown),
+        is_default: Set(false),
+        scopes_granted: Set(StringList(input.scopes_granted)),
+        access_token_ciphertext: Set(input.access_token_ciphertext),
+        refresh_token_ciphertext: Set(input.refresh_token_ciphertext),
+        token_expires_at: Set(input.token_expires_at),
+        last_health_check_at: Set(None),
+        last_error_reason_code: Set(None),
+        last_error_message: Set(None),
+        metadata: Set(input.metadata),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    if let Err(err) = connection::Entity::insert(row)
+        .exec_without_returning(&txn)
+        .await
+    {
+        return Err(if is_unique_violation(&err) {
+            Error::DuplicateConnection {
+                provider: input.provider.to_string(),
+                external_id: input.external_id.to_string(),
+            }
+        } else {
+            err.into()
+        });
+    }
+
+    // Become the default unless the provider already has one. A concurrent first
+    // connection may win the race for the partial unique index; then this one simply
+    // stays non-default, so the savepoint keeps the failed statement from aborting
+    // the transaction.
+    let has_default = Query::select()
+        .expr(Expr::val(1))
+        .from(connection::Entity)
+        .and_where(connection::Column::TenantId.eq(tenant.as_uuid()))
+        .and_where(connection::Column::ProviderSlug.eq(input.provider.as_str()))
+        .and_where(connection::Column::IsDefault.eq(true))
+        .to_owned();
+    let savepoint = txn.begin().await?;
+    let claimed = connection::Entity::update_many()
+        .col_expr(connection::Column::IsDefault, Expr::val(true).into())
+        .filter(connection::Column::Id.eq(id))
+        .filter(Expr::exists(has_default).not())
+        .exec(&savepoint)
+        .await;
+    match claimed {
+        Ok(_) => savepoint.commit().await?,
+        Err(err) if is_unique_violation(&err) => savepoint.rollback().await?,
+        Err(err) => return Err(err.into()),
+    }
+
+    let created = connection::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+fn scoped(tenant: TenantId) -> sea_orm::Select<connection::Entity> {
+    connection::Entity::find().filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+}
+
+/// The tenant's connection with this id, or `None` (also when it belongs to another tenant).
+pub async fn get_by_id<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<Option<connection::Model>> {
+    Ok(scoped(tenant)
+        .filter(connection::Column::Id.eq(id.as_uuid()))
+        .one(db)
+        .await?)
+}
+
+/// The tenant's connection to this external account of this provider, if any.
+pub async fn find_by_unique<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    provider: &ProviderSlug,
+    external_id: &ExternalId,
+) -> Result<Option<connection::Model>> {
+    Ok(scoped(tenant)
+        .filter(connection::Column::ProviderSlug.eq(provider.as_str()))
+        .filter(connection::Column::ExternalId.eq(external_id.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// One page of the tenant's connections to a provider, oldest first (ties broken by id).
+pub async fn list_by_tenant_provider<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    provider: &ProviderSlug,
+    page: Page,
+) -> Result<PageResult<connection::Model>> {
+    let limit = page.effective_limit();
+    let mut query = scoped(tenant).filter(connection::Column::ProviderSlug.eq(provider.as_str()));
+    if let Some(cursor) = page.after.as_deref() {
+        let after = Position::decode(cursor)?;
+        query = query.filter(
+            connection::Column::CreatedAt
+                .gt(after.created_at)
+                .or(connection::Column::CreatedAt
+                    .eq(after.created_at)
+                    .and(connection::Column::Id.gt(after.id))),
+        );
+    }
+    let mut items = query
+        .order_by_asc(connection::Column::CreatedAt)
+        .order_by_asc(connection::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|last| {
+            Position {
+                created_at: last.created_at,
+                id: last.id,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(PageResult { items, next_cursor })
+}
+
+/// Applies `patch` to the tenant's connection and returns the updated row;
+/// `NotFound` (and no change) when the tenant has no such connection.
+pub async fn update_tokens_status<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: ConnectionId,
+    patch: TokenStatusPatch,
+) -> Result<connection::Model> {
+    let mut row = connection::ActiveModel {
+        updated_at: Set(super::now()),
+        ..Default::default()
+    };
+    if let Some(v) = patch.access_token_ciphertext {
+        row.access_token_ciphertext = Set(v);
+    }
+    if let Some(v) = patch.refresh_token_ciphertext {
+        row.refresh_token_ciphertext = Set(v);
+    }
+    if let Some(v) = patch.token_expires_at {
+        row.token_expires_at = Set(v);
+    }
+    if let Some(v) = patch.scopes_granted {
+        check_scopes(&v)?;
+        row.scopes_granted = Set(StringList(v));
+    }
+    if let Some(v) = patch.status {
+        row.status = Set(v);
+    }
+    if let Some(v) = patch.health_status {
+        row.health_status = Set(v);
+    }
+    if let Some(v) = patch.last_health_check_at {
+        row.last_health_check_at = Set(v);
+    }
+    if let Some(error) = patch.last_error {
+        match error {
+            Some(error) => {
+                let message = check_error(&error)?;
+                row.last_error_reason_code = Set(Some(error.reason_code));
+                row.last_error_message = Set(Some(message));
+            }
+            None => {
+                row.last_error_reason_code = Set(None);
+                row.last_error_message = Set(None);
+            }
+        }
+    }
+    let updated = connection::Entity::update_many()
+        .set(row)
+        .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(connection::Column::Id.eq(id.as_uuid()))
+        .exec_with_returning(db)
+        .await?;
+    updated
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound("connection"))
+}
+
+/// Makes the tenant's connection the default for its provider, in one transaction:
+/// afterwards exactly one connection of that (tenant, provider) is the default, also
+/// when several callers race.
+pub async fn make_default<C: TransactionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<connection::Model> {
+    let txn = super::begin_write(db).await?;
+    let target = get_by_id(&txn, tenant, id)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    if target.status == ConnectionStatus::Revoked {
+        return Err(Error::invalid(
+            "status",
+            "a revoked connection cannot be made the default",
+        ));
+    }
+    // Lock the whole (tenant, provider) group in id order, so that concurrent calls
+    // queue up instead of each clearing a default the other has not seen yet. SQLite
+    // needs no row locks: its write transaction is already exclusive.
+    let group: Vec<(Uuid, bool)> = scoped(tenant)
+        .filter(connection::Column::ProviderSlug.eq(&target.provider_slug))
+        .select_only()
+        .column(connection::Column::Id)
+        .column(connection::Column::IsDefault)
+        .order_by_asc(connection::Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let already_default = group.iter().any(|(gid, d)| *gid == target.id && *d);
+    if !already_default {
+        let now = super::now();
+        connection::Entity::update_many()
+            .col_expr(connection::Column::IsDefault, Expr::val(false).into())
+            .col_expr(connection::Column::UpdatedAt, Expr::val(now).into())
+            .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(connection::Column::ProviderSlug.eq(&target.provider_slug))
+            .filter(connection::Column::IsDefault.eq(true))
+            .exec(&txn)
+            .await?;
+        connection::Entity::update_many()
+            .col_expr(connection::Column::IsDefault, Expr::val(true).into())
+            .col_expr(connection::Column::UpdatedAt, Expr::val(now).into())
+            .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(connection::Column::Id.eq(target.id))
+            .exec(&txn)
+            .await?;
+    }
+    let result = get_by_id(&txn, tenant, id)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    txn.commit().await?;
+    Ok(result)
+}

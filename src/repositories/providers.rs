@@ -1,0 +1,182 @@
+//! The global provider catalog: `get_by_slug`, `list_all`, `upsert`.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set, TransactionSession,
+    TransactionTrait,
+};
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::models::ids::parse_name;
+use crate::models::json::{AuthMode, AuthModes, HealthCheck, StringList};
+use crate::models::{ProviderSlug, provider};
+
+/// Everything that defines a catalog entry. Deserialized from the catalog file (and
+/// from operator requests); checked by [`ProviderUpsert::validate`] before any write.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderUpsert {
+    pub slug: ProviderSlug,
+    pub display_name: String,
+    pub auth_modes: Vec<AuthMode>,
+    #[serde(default)]
+    pub authorization_url: Option<String>,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub default_scopes: Vec<String>,
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
+    #[serde(default)]
+    pub docs_url: Option<String>,
+    #[serde(default = "empty_object")]
+    pub metadata: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+const HEALTH_CHECK_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
+
+impl ProviderUpsert {
+    /// Checks every field; the error names the first field that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        parse_name("display_name", &self.display_name, 200)?;
+        if self.auth_modes.is_empty() {
+            return Err(Error::invalid("auth_modes", "must name at least one mode"));
+        }
+        for (i, mode) in self.auth_modes.iter().enumerate() {
+            if self.auth_modes[..i].contains(mode) {
+                return Err(Error::invalid(
+                    "auth_modes",
+                    format!("{} is listed twice", mode.as_str()),
+                ));
+            }
+        }
+        check_url("authorization_url", self.authorization_url.as_deref())?;
+        check_url("token_url", self.token_url.as_deref())?;
+        check_url("docs_url", self.docs_url.as_deref())?;
+        if self.auth_modes.contains(&AuthMode::Oauth2AuthorizationCode)
+            && self.authorization_url.is_none()
+        {
+            return Err(Error::invalid(
+                "authorization_url",
+                "is required for oauth2_authorization_code",
+            ));
+        }
+        if self.auth_modes.iter().any(AuthMode::is_oauth2) && self.token_url.is_none() {
+            return Err(Error::invalid(
+                "token_url",
+                "is required for OAuth 2.0 modes",
+            ));
+        }
+        for scope in &self.default_scopes {
+            if scope.is_empty() || scope.len() > 512 || scope.chars().any(char::is_whitespace) {
+                return Err(Error::invalid(
+                    "default_scopes",
+                    format!("{scope:?} is not a valid scope"),
+                ));
+            }
+        }
+        if let Some(check) = &self.health_check {
+            if !HEALTH_CHECK_METHODS.contains(&check.method.as_str()) {
+                return Err(Error::invalid(
+                    "health_check.method",
+                    format!("must be one of {HEALTH_CHECK_METHODS:?}"),
+                ));
+            }
+            check_url("health_check.url", Some(&check.url))?;
+            if let Some(status) = check.expect_status
+                && !(100..=599).contains(&status)
+            {
+                return Err(Error::invalid(
+                    "health_check.expect_status",
+                    "must be an HTTP status code",
+                ));
+            }
+        }
+        if !self.metadata.is_object() {
+            return Err(Error::invalid("metadata", "must be a JSON object"));
+        }
+        Ok(())
+    }
+}
+
+/// Provider endpoints must be HTTPS; plain HTTP is accepted only on the loopback
+/// interface, for local development and tests.
+fn check_url(field: &'static str, value: Option<&str>) -> Result<()> {
+    let Some(value) = value else { return Ok(()) };
+    let url = Url::parse(value).map_err(|e| Error::invalid(field, format!("not a URL: {e}")))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(Error::invalid(field, "must be an https:// URL")),
+    }
+}
+
+pub async fn get_by_slug<C: ConnectionTrait>(
+    db: &C,
+    slug: &ProviderSlug,
+) -> Result<Option<provider::Model>> {
+    Ok(provider::Entity::find_by_id(slug.as_str()).one(db).await?)
+}
+
+pub async fn list_all<C: ConnectionTrait>(db: &C) -> Result<Vec<provider::Model>> {
+    Ok(provider::Entity::find()
+        .order_by_asc(provider::Column::Slug)
+        .all(db)
+        .await?)
+}
+
+/// Inserts the provider, or updates it if it differs from what is stored. An unchanged
+/// entry is left untouched (its `updated_at` too), so seeding is idempotent.
+pub async fn upsert<C: TransactionTrait>(db: &C, input: ProviderUpsert) -> Result<provider::Model> {
+    input.validate()?;
+    let txn = super::begin_write(db).await?;
+    let now = super::now();
+    let mut model = provider::ActiveModel {
+        slug: Set(input.slug.as_str().to_owned()),
+        display_name: Set(input.display_name.trim().to_owned()),
+        auth_modes: Set(AuthModes(input.auth_modes)),
+        authorization_url: Set(input.authorization_url),
+        token_url: Set(input.token_url),
+        default_scopes: Set(StringList(input.default_scopes)),
+        health_check: Set(input.health_check),
+        docs_url: Set(input.docs_url),
+        metadata: Set(input.metadata),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    provider::Entity::insert(model.clone())
+        .on_conflict(
+            OnConflict::column(provider::Column::Slug)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    let stored = provider::Entity::find_by_id(input.slug.as_str())
+        .one(&txn)
+        .await?
+        .ok_or(Error::NotFound("provider"))?;
+    let same = stored.display_name == *model.display_name.as_ref()
+        && stored.auth_modes == *model.auth_modes.as_ref()
+        && stored.authorization_url == *model.authorization_url.as_ref()
+        && stored.token_url == *model.token_url.as_ref()
+        && stored.default_scopes == *model.default_scopes.as_ref()
+        && stored.health_check == *model.health_check.as_ref()
+        && stored.docs_url == *model.docs_url.as_ref()
+        && stored.metadata == *model.metadata.as_ref();
+    let result = if same {
+        stored
+    } else {
+        model.created_at = Set(stored.created_at);
+        model.reset_all().update(&txn).await?
+    };
+    txn.commit().await?;
+    Ok(result)
+}
