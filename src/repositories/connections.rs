@@ -199,7 +199,7 @@ pub async fn create<C: TransactionTrait>(
         .to_owned();
     let savepoint = txn.begin().await?;
     let claimed = connection::Entity::update_many()
-        .col_expr(connection::Column::IsDefault, Expr::val(true).into())
+        .col_expr(connection::Column::IsDefault, Expr::val(true))
         .filter(connection::Column::Id.eq(id))
         .filter(Expr::exists(has_default).not())
         .exec(&savepoint)
@@ -382,16 +382,16 @@ pub async fn make_default<C: TransactionTrait>(
     if !already_default {
         let now = super::now();
         connection::Entity::update_many()
-            .col_expr(connection::Column::IsDefault, Expr::val(false).into())
-            .col_expr(connection::Column::UpdatedAt, Expr::val(now).into())
+            .col_expr(connection::Column::IsDefault, Expr::val(false))
+            .col_expr(connection::Column::UpdatedAt, Expr::val(now))
             .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
             .filter(connection::Column::ProviderSlug.eq(&target.provider_slug))
             .filter(connection::Column::IsDefault.eq(true))
             .exec(&txn)
             .await?;
         connection::Entity::update_many()
-            .col_expr(connection::Column::IsDefault, Expr::val(true).into())
-            .col_expr(connection::Column::UpdatedAt, Expr::val(now).into())
+            .col_expr(connection::Column::IsDefault, Expr::val(true))
+            .col_expr(connection::Column::UpdatedAt, Expr::val(now))
             .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
             .filter(connection::Column::Id.eq(target.id))
             .exec(&txn)

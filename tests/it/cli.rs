@@ -1,0 +1,274 @@
+//! The `connvault` binary: serve on a real socket with no set-up, on PostgreSQL with
+//! `DATABASE_URL`, graceful shutdown, and the operator subcommands.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::support::http::socket_get;
+use crate::support::{Backend, TestDb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_connvault");
+
+/// A command with a clean environment: none of the developer's settings leak in.
+fn connvault(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("CONNVAULT_BIND")
+        .env_remove("CONNVAULT_PROFILE")
+        .env_remove("CONNVAULT_CATALOG")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run connvault")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A running `connvault serve`, and the address it listens on.
+struct Server {
+    child: tokio::process::Child,
+    addr: String,
+    log: tokio::task::JoinHandle<String>,
+}
+
+async fn spawn_serve(dir: &Path, env: &[(&str, &str)]) -> Server {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.current_dir(dir)
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env_remove("CONNVAULT_PROFILE")
+        .env("CONNVAULT_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("serve exited before listening:\n{seen}");
+    })
+    .await
+    .expect("serve starts listening");
+    let log = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    Server { child, addr, log }
+}
+
+impl Server {
+    /// Sends SIGINT (what Ctrl-C sends) and waits for a clean exit.
+    async fn interrupt(mut self) -> String {
+        let pid = self.child.id().expect("running").to_string();
+        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("serve stops after SIGINT")
+            .unwrap();
+        let log = self.log.await.unwrap();
+        assert!(exit.success(), "exit status {exit:?}\n{log}");
+        log
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_no_configuration_uses_an_sqlite_file_here_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(dir.path(), &[]).await;
+    let (status, body) = socket_get(&server.addr, "/readyz").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ready"));
+    let (status, _) = socket_get(&server.addr, "/healthz").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(dir.path().join("connvault.db").exists());
+    let log = server.interrupt().await;
+    assert!(log.contains("connvault stopped"), "{log}");
+
+    // Start-up seeded the catalog into that file.
+    let out = run(connvault(dir.path()).args(["providers", "list"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).lines().count() >= 12);
+    assert!(stdout(&out).contains("github\toauth2_authorization_code,repository_token\tGitHub"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_migrates_and_serves_on_postgres_with_database_url() {
+    let t = TestDb::empty(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(dir.path(), &[("DATABASE_URL", &t.url)]).await;
+    let (status, body) = socket_get(&server.addr, "/readyz").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    server.interrupt().await;
+    assert!(
+        !dir.path().join("connvault.db").exists(),
+        "no SQLite file when PostgreSQL is configured"
+    );
+    assert_eq!(
+        t.count("providers").await as usize,
+        connvault::catalog::KNOWN_PROVIDERS.len()
+    );
+}
+
+#[test]
+fn a_malformed_catalog_stops_start_up_with_a_clear_message_before_touching_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("broken.toml");
+    std::fs::write(
+        &catalog,
+        "[[providers]]\nslug = \"github\"\ndisplay_name = \"GitHub\"\nauth_modes = [\"oauth2_authorization_code\"]\n",
+    )
+    .unwrap();
+    let out = run(connvault(dir.path())
+        .arg("serve")
+        .env("CONNVAULT_BIND", "127.0.0.1:0")
+        .env("CONNVAULT_CATALOG", &catalog));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("broken.toml"), "{err}");
+    assert!(err.contains("authorization_url"), "{err}");
+    assert!(!dir.path().join("connvault.db").exists());
+}
+
+#[test]
+fn production_refuses_to_guess_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(connvault(dir.path())
+        .arg("serve")
+        .env("CONNVAULT_PROFILE", "production"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("DATABASE_URL is required"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(connvault(dir.path())
+        .args(["tenant", "list"])
+        .env("DATABASE_URL", "mysql://localhost/x"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unsupported DATABASE_URL"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn tenant_create_prints_the_new_id_and_refuses_a_blank_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(connvault(dir.path()).args(["tenant", "create", "--name", "Acme"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    uuid::Uuid::parse_str(&id).expect("prints a UUID");
+    let out = run(connvault(dir.path()).args(["tenant", "list"]));
+    assert_eq!(stdout(&out).trim(), format!("{id}\tAcme"));
+
+    let out = run(connvault(dir.path()).args(["tenant", "create", "--name", "  "]));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("invalid name"), "{}", stderr(&out));
+    let out = run(connvault(dir.path()).args(["tenant", "list"]));
+    assert_eq!(stdout(&out).lines().count(), 1);
+}
+
+#[test]
+fn seed_is_idempotent_and_providers_list_shows_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = run(connvault(dir.path()).arg("seed"));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            stdout(&out).trim(),
+            format!(
+                "seeded {} providers",
+                connvault::catalog::KNOWN_PROVIDERS.len()
+            )
+        );
+    }
+    let out = run(connvault(dir.path()).args(["providers", "list"]));
+    let slugs: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .collect();
+    let mut expected: Vec<String> = connvault::catalog::KNOWN_PROVIDERS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(slugs, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_up_down_status_and_fresh_work_by_hand_on_postgres() {
+    let t = TestDb::empty(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = |args: &[&str]| {
+        let out = run(connvault(dir.path())
+            .arg("migrate")
+            .args(args)
+            .env("DATABASE_URL", &t.url));
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let status = migrate(&["status"]);
+    assert_eq!(
+        status.lines().filter(|l| l.starts_with("pending")).count(),
+        3,
+        "{status}"
+    );
+    migrate(&["up"]);
+    let status = migrate(&["status"]);
+    assert_eq!(
+        status.lines().filter(|l| l.starts_with("applied")).count(),
+        3,
+        "{status}"
+    );
+    migrate(&["down"]);
+    let status = migrate(&["status"]);
+    assert!(
+        status.contains("pending\tm2025_11_01_102800_create_connections"),
+        "{status}"
+    );
+    assert!(
+        t.exec("SELECT 1 FROM connections").await.is_err(),
+        "the table is gone"
+    );
+    migrate(&["up"]);
+    t.exec("INSERT INTO tenants (id, name, created_at) VALUES (gen_random_uuid(), 'x', now())")
+        .await
+        .unwrap();
+    migrate(&["fresh"]);
+    assert_eq!(t.count("tenants").await, 0, "fresh starts over");
+
+    let out = run(connvault(dir.path())
+        .args(["migrate", "fresh"])
+        .env("DATABASE_URL", &t.url)
+        .env("CONNVAULT_PROFILE", "production"));
+    assert!(!out.status.success(), "production needs --yes");
+}

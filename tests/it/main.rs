@@ -1,0 +1,14 @@
+//! connvault's integration tests: one binary, modules mirroring the features.
+//! Repository tests run on SQLite and on the local PostgreSQL server.
+
+mod support;
+
+mod catalog;
+mod cli;
+mod connections;
+mod constraints;
+mod http_health;
+mod isolation;
+mod pagination;
+mod providers;
+mod tenants;

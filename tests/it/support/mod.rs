@@ -1,0 +1,234 @@
+//! The test harness: every test gets its own database, a temp SQLite file or a fresh
+//! PostgreSQL database on the local server (dropped afterwards), migrated and seeded.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use connvault::catalog::{self, Catalog};
+use connvault::db;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use tempfile::TempDir;
+use url::Url;
+
+pub mod http;
+
+/// Where the tests find a PostgreSQL server allowed to create databases.
+pub fn admin_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One test's own database.
+pub struct TestDb {
+    pub db: DatabaseConnection,
+    pub backend: Backend,
+    /// The URL the service would use to reach this database.
+    pub url: String,
+    dir: Option<TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        Self::new(Backend::Sqlite).await
+    }
+
+    pub async fn postgres() -> Self {
+        Self::new(Backend::Postgres).await
+    }
+
+    /// A migrated database with the built-in catalog seeded.
+    pub async fn new(backend: Backend) -> Self {
+        let t = Self::empty(backend).await;
+        db::migrate(&t.db).await.expect("migrate");
+        catalog::seed(&t.db, &Catalog::builtin().expect("catalog"))
+            .await
+            .expect("seed");
+        t
+    }
+
+    /// A database with nothing in it, not even the schema.
+    pub async fn empty(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("connvault.db").display()
+                );
+                let db = db::connect(&url, 5).await.expect("connect sqlite");
+                Self {
+                    db,
+                    backend,
+                    url,
+                    dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin = admin_database_url();
+                let name = format!("cv_test_{}", uuid::Uuid::new_v4().simple());
+                let server = Database::connect(&admin).await.expect("connect postgres");
+                server
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create database");
+                server.close().await.ok();
+                let mut url = Url::parse(&admin).expect("TEST_DATABASE_URL");
+                url.set_path(&format!("/{name}"));
+                let url = url.to_string();
+                let db = db::connect(&url, 25).await.expect("connect test db");
+                Self {
+                    db,
+                    backend,
+                    url,
+                    dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// The SQLite file, for tests that look at raw bytes.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self.dir.as_ref().map(|d| d.path().join("connvault.db"))
+    }
+
+    pub fn db_backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Runs raw SQL and returns the number of affected rows, or the error.
+    pub async fn exec(&self, sql: &str) -> Result<u64, sea_orm::DbErr> {
+        self.db
+            .execute_raw(Statement::from_string(self.db_backend(), sql))
+            .await
+            .map(|r| r.rows_affected())
+    }
+
+    /// `SELECT COUNT(*) FROM table`.
+    pub async fn count(&self, table: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.db_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("n")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop the database from a runtime of its own: the test's runtime may be
+        // shutting down, and async drop does not exist.
+        let admin = admin_database_url();
+        let dropper = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(server) = Database::connect(&admin).await {
+                    let _ = server
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                    server.close().await.ok();
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// Generates, for each named `async fn(TestDb)`, one test on SQLite and one on
+/// PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::TestDb::sqlite().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::TestDb::postgres().await).await
+                }
+            )*
+        }
+    };
+}
+
+/// Polls `f` until it returns `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A fresh tenant.
+pub async fn tenant(t: &TestDb) -> connvault::models::TenantId {
+    connvault::repositories::tenants::create(&t.db, "Tenant")
+        .await
+        .expect("tenant")
+        .tenant_id()
+}
+
+/// A connection input for `provider` and `external_id`.
+pub fn new_connection(
+    provider: &str,
+    external_id: &str,
+) -> connvault::repositories::connections::NewConnection {
+    connvault::repositories::connections::NewConnection::new(
+        connvault::models::ProviderSlug::parse(provider).expect("slug"),
+        connvault::models::ExternalId::parse(external_id).expect("external id"),
+    )
+}
+
+/// Creates a connection and returns it.
+pub async fn connection(
+    t: &TestDb,
+    tenant: connvault::models::TenantId,
+    provider: &str,
+    external_id: &str,
+) -> connvault::models::connection::Model {
+    connvault::repositories::connections::create(
+        &t.db,
+        tenant,
+        new_connection(provider, external_id),
+    )
+    .await
+    .expect("create connection")
+}
