@@ -65,6 +65,14 @@ pub struct GlobalArgs {
     )]
     pub log_format: LogFormat,
 
+    /// File holding the base64 master key (instead of `CONNVAULT_MASTER_KEY`).
+    #[arg(long, env = "CONNVAULT_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+
+    /// Make a new data key after this many encryptions under the active one.
+    #[arg(long, env = "CONNVAULT_KEY_ROTATE_AFTER", default_value_t = crate::crypto::KeyringOptions::DEFAULT_ROTATE_AFTER, global = true)]
+    pub key_rotate_after: u64,
+
     /// Largest number of pooled database connections.
     #[arg(
         long,
@@ -76,6 +84,12 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    pub fn keyring_options(&self) -> crate::crypto::KeyringOptions {
+        crate::crypto::KeyringOptions {
+            rotate_after: self.key_rotate_after,
+        }
+    }
+
     /// The database URL to use; production must name one explicitly.
     pub fn database_url(&self) -> anyhow::Result<String> {
         match (&self.database_url, self.profile) {

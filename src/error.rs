@@ -41,6 +41,26 @@ pub enum Error {
     #[error("provider catalog: {0}")]
     Catalog(String),
 
+    #[error("master key: {0}")]
+    MasterKey(String),
+
+    #[error(
+        "ciphertext failed authentication: wrong key, tampered bytes, or copied from another row, tenant or field"
+    )]
+    Decrypt,
+
+    #[error("ciphertext is malformed or of an unknown format version")]
+    MalformedCiphertext,
+
+    #[error("data key {0} is unknown (retired, or never existed)")]
+    UnknownDataKey(u32),
+
+    #[error("data key {id} is still used by {ciphertexts} ciphertext(s): re-encrypt first")]
+    KeyInUse { id: u32, ciphertexts: u64 },
+
+    #[error("data key {0} is the active key: rotate first")]
+    KeyIsActive(u32),
+
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }

@@ -10,10 +10,12 @@
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod models;
 pub mod repositories;
+pub mod services;
 
 pub use error::{Error, Result};

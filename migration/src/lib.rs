@@ -6,6 +6,8 @@ pub use sea_orm_migration::prelude::*;
 mod m2025_11_01_102600_create_tenants;
 mod m2025_11_01_102700_create_providers;
 mod m2025_11_01_102800_create_connections;
+mod m2025_11_02_090000_create_encryption_keys;
+mod m2025_11_02_090100_create_credential_secrets;
 
 pub struct Migrator;
 
@@ -16,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(m2025_11_01_102600_create_tenants::Migration),
             Box::new(m2025_11_01_102700_create_providers::Migration),
             Box::new(m2025_11_01_102800_create_connections::Migration),
+            Box::new(m2025_11_02_090000_create_encryption_keys::Migration),
+            Box::new(m2025_11_02_090100_create_credential_secrets::Migration),
         ]
     }
 }

@@ -1,5 +1,7 @@
 //! The `connvault` command line: one binary for serving and for operating.
 
+mod keys;
+pub mod master_key;
 mod migrate;
 mod serve;
 
@@ -40,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         action: TenantAction,
     },
+    /// Manage encryption keys: status, rotation, re-encryption, retirement, master key.
+    Keys {
+        #[command(subcommand)]
+        action: keys::KeysAction,
+    },
     /// Inspect the provider catalog.
     Providers {
         #[command(subcommand)]
@@ -78,6 +85,7 @@ pub async fn run() -> anyhow::Result<()> {
             println!("seeded {count} providers");
             Ok(())
         }
+        Command::Keys { action } => keys::run(&cli.global, action).await,
         Command::Tenant { action } => {
             let db = open_migrated(&cli.global).await?;
             match action {

@@ -6,12 +6,21 @@ use tokio::net::TcpListener;
 
 use crate::catalog::{self, Catalog};
 use crate::config::{GlobalArgs, ServeArgs};
+use crate::crypto::Keyring;
 use crate::http::{self, AppState};
 
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     // A broken catalog stops start-up before anything is touched.
     let catalog = Catalog::load(global.catalog.as_deref())?;
     let db = super::open_migrated(global).await?;
+    // A wrong master key stops start-up here, before anything is written.
+    let master = super::master_key::resolve(global, true)?;
+    let keyring = Keyring::open(db.clone(), master, global.keyring_options()).await?;
+    tracing::info!(
+        master_key_id = keyring.master_key_id(),
+        active_data_key = keyring.active_key_id(),
+        "keyring open"
+    );
     if global.profile.seeds_catalog_at_startup() {
         let count = catalog::seed(&db, &catalog).await?;
         tracing::info!(providers = count, "provider catalog seeded");
@@ -23,9 +32,15 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = ?db.get_database_backend(), "connvault listening on http://{addr}");
 
-    axum::serve(listener, http::router(AppState { db: db.clone() }))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        http::router(AppState {
+            db: db.clone(),
+            keyring,
+        }),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     db.close().await?;
     tracing::info!("connvault stopped");
     Ok(())

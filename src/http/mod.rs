@@ -6,10 +6,13 @@ use axum::Router;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 
+use crate::crypto::Keyring;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    pub keyring: Keyring,
 }
 
 /// The whole router.

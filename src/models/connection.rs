@@ -56,10 +56,6 @@ pub struct Model {
     pub health_status: HealthStatus,
     pub is_default: bool,
     pub scopes_granted: StringList,
-    /// Opaque ciphertext; only the crypto module reads or writes it.
-    pub access_token_ciphertext: Option<Vec<u8>>,
-    /// Opaque ciphertext; only the crypto module reads or writes it.
-    pub refresh_token_ciphertext: Option<Vec<u8>>,
     pub token_expires_at: Option<DateTimeUtc>,
     pub last_health_check_at: Option<DateTimeUtc>,
     pub last_error_reason_code: Option<String>,

@@ -2,6 +2,8 @@
 //! the crate passes around instead of bare strings and UUIDs.
 
 pub mod connection;
+pub mod credential_secret;
+pub mod encryption_key;
 pub mod ids;
 pub mod json;
 pub mod provider;

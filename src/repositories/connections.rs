@@ -29,8 +29,6 @@ pub struct NewConnection {
     pub status: ConnectionStatus,
     pub scopes_granted: Vec<String>,
     pub metadata: serde_json::Value,
-    pub access_token_ciphertext: Option<Vec<u8>>,
-    pub refresh_token_ciphertext: Option<Vec<u8>>,
     pub token_expires_at: Option<DateTime<Utc>>,
 }
 
@@ -43,8 +41,6 @@ impl NewConnection {
             status: ConnectionStatus::Pending,
             scopes_granted: Vec::new(),
             metadata: serde_json::Value::Object(Default::default()),
-            access_token_ciphertext: None,
-            refresh_token_ciphertext: None,
             token_expires_at: None,
         }
     }
@@ -57,12 +53,11 @@ pub struct ConnectionError {
     pub message: String,
 }
 
-/// A partial update of a connection's tokens and state. `None` leaves a field as it
+/// A partial update of a connection's token metadata and state (the credential itself
+/// is stored through `services::credentials`). `None` leaves a field as it
 /// is; `Some(None)` clears a nullable one.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TokenStatusPatch {
-    pub access_token_ciphertext: Option<Option<Vec<u8>>>,
-    pub refresh_token_ciphertext: Option<Option<Vec<u8>>>,
     pub token_expires_at: Option<Option<DateTime<Utc>>>,
     pub scopes_granted: Option<Vec<String>>,
     pub status: Option<ConnectionStatus>,
@@ -162,8 +157,6 @@ pub async fn create<C: TransactionTrait>(
         health_status: Set(HealthStatus::Unknown),
         is_default: Set(false),
         scopes_granted: Set(StringList(input.scopes_granted)),
-        access_token_ciphertext: Set(input.access_token_ciphertext),
-        refresh_token_ciphertext: Set(input.refresh_token_ciphertext),
         token_expires_at: Set(input.token_expires_at),
         last_health_check_at: Set(None),
         last_error_reason_code: Set(None),
@@ -300,12 +293,6 @@ pub async fn update_tokens_status<C: ConnectionTrait>(
         updated_at: Set(super::now()),
         ..Default::default()
     };
-    if let Some(v) = patch.access_token_ciphertext {
-        row.access_token_ciphertext = Set(v);
-    }
-    if let Some(v) = patch.refresh_token_ciphertext {
-        row.refresh_token_ciphertext = Set(v);
-    }
     if let Some(v) = patch.token_expires_at {
         row.token_expires_at = Set(v);
     }

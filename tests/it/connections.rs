@@ -14,7 +14,6 @@ async fn create_stores_the_connection_with_its_defaults(t: TestDb) {
     input.display_name = Some(" Acme Slack ".into());
     input.scopes_granted = vec!["chat:write".into(), "channels:read".into()];
     input.metadata = serde_json::json!({ "team_name": "Acme" });
-    input.access_token_ciphertext = Some(vec![1, 2, 3, 0, 255]);
     let expires = Utc::now() + Duration::hours(1);
     input.token_expires_at = Some(expires);
     let created = connections::create(&t.db, tenant, input).await.unwrap();
@@ -31,8 +30,6 @@ async fn create_stores_the_connection_with_its_defaults(t: TestDb) {
     );
     assert_eq!(created.scopes_granted.0.len(), 2);
     assert_eq!(created.metadata["team_name"], "Acme");
-    assert_eq!(created.access_token_ciphertext, Some(vec![1, 2, 3, 0, 255]));
-    assert!(created.refresh_token_ciphertext.is_none());
     let stored_expiry = created.token_expires_at.unwrap();
     assert!((stored_expiry - expires).num_milliseconds().abs() < 1);
     assert_eq!(created.id.get_version_num(), 4);
@@ -184,8 +181,6 @@ async fn update_tokens_status_applies_sets_and_clears(t: TestDb) {
         tenant,
         created.connection_id(),
         TokenStatusPatch {
-            access_token_ciphertext: Some(Some(vec![9; 40])),
-            refresh_token_ciphertext: Some(Some(vec![7; 40])),
             token_expires_at: Some(Some(expiry)),
             scopes_granted: Some(vec!["openid".into(), "email".into()]),
             status: Some(ConnectionStatus::Active),
@@ -201,8 +196,6 @@ async fn update_tokens_status_applies_sets_and_clears(t: TestDb) {
     .unwrap();
     assert_eq!(updated.status, ConnectionStatus::Active);
     assert_eq!(updated.health_status, HealthStatus::Healthy);
-    assert_eq!(updated.access_token_ciphertext, Some(vec![9; 40]));
-    assert_eq!(updated.refresh_token_ciphertext, Some(vec![7; 40]));
     assert_eq!(updated.scopes_granted.0, vec!["openid", "email"]);
     assert_eq!(
         updated.last_error_reason_code.as_deref(),
@@ -227,16 +220,16 @@ async fn update_tokens_status_applies_sets_and_clears(t: TestDb) {
         tenant,
         created.connection_id(),
         TokenStatusPatch {
-            access_token_ciphertext: Some(None),
             last_error: Some(None),
+            last_health_check_at: Some(None),
             status: Some(ConnectionStatus::NeedsReauth),
             ..Default::default()
         },
     )
     .await
     .unwrap();
-    assert!(cleared.access_token_ciphertext.is_none());
-    assert_eq!(cleared.refresh_token_ciphertext, Some(vec![7; 40]));
+    assert_eq!(cleared.token_expires_at, updated.token_expires_at);
+    assert!(cleared.last_health_check_at.is_none());
     assert!(cleared.last_error_reason_code.is_none());
     assert!(cleared.last_error_message.is_none());
     assert_eq!(cleared.status, ConnectionStatus::NeedsReauth);

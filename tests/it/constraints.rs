@@ -28,8 +28,6 @@ fn raw_row(
         health_status: Set(HealthStatus::Unknown),
         is_default: Set(is_default),
         scopes_granted: Set(StringList::default()),
-        access_token_ciphertext: Set(None),
-        refresh_token_ciphertext: Set(None),
         token_expires_at: Set(None),
         last_health_check_at: Set(None),
         last_error_reason_code: Set(None),

@@ -41,7 +41,7 @@ async fn another_tenant_cannot_read_or_change_a_connection(t: TestDb) {
         a1.connection_id(),
         TokenStatusPatch {
             status: Some(ConnectionStatus::Revoked),
-            access_token_ciphertext: Some(Some(vec![1])),
+            health_status: Some(connvault::models::connection::HealthStatus::Unhealthy),
             ..Default::default()
         },
     )

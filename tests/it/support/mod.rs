@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use connvault::catalog::{self, Catalog};
+use connvault::crypto::{Keyring, KeyringOptions, MasterKey};
 use connvault::db;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use tempfile::TempDir;
@@ -28,6 +29,8 @@ pub enum Backend {
 /// One test's own database.
 pub struct TestDb {
     pub db: DatabaseConnection,
+    /// The master key of [`TestDb::keyring`], base64 (tests only).
+    pub master_key_b64: String,
     pub backend: Backend,
     /// The URL the service would use to reach this database.
     pub url: String,
@@ -35,7 +38,32 @@ pub struct TestDb {
     pg_name: Option<String>,
 }
 
+/// A random master key in its base64 form.
+pub fn random_master_key_b64() -> String {
+    use aes_gcm::aead::OsRng;
+    use aes_gcm::aead::rand_core::RngCore;
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 impl TestDb {
+    /// A keyring over this database with the test's master key.
+    pub async fn keyring(&self) -> Keyring {
+        self.keyring_with(KeyringOptions::default()).await
+    }
+
+    pub async fn keyring_with(&self, options: KeyringOptions) -> Keyring {
+        Keyring::open(
+            self.db.clone(),
+            MasterKey::from_base64(&self.master_key_b64).expect("master key"),
+            options,
+        )
+        .await
+        .expect("keyring")
+    }
+
     pub async fn sqlite() -> Self {
         Self::new(Backend::Sqlite).await
     }
@@ -66,6 +94,7 @@ impl TestDb {
                 let db = db::connect(&url, 5).await.expect("connect sqlite");
                 Self {
                     db,
+                    master_key_b64: random_master_key_b64(),
                     backend,
                     url,
                     dir: Some(dir),
@@ -87,6 +116,7 @@ impl TestDb {
                 let db = db::connect(&url, 25).await.expect("connect test db");
                 Self {
                     db,
+                    master_key_b64: random_master_key_b64(),
                     backend,
                     url,
                     dir: None,

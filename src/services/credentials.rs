@@ -1,0 +1,411 @@
+//! A connection's credential: stored only as AEAD ciphertext bound to (tenant,
+//! connection, field), one row per secret field, with a display mask beside each.
+//!
+//! Writing is two steps so that the change can share a transaction with other writes:
+//! [`seal`] encrypts (it may touch the keyring's own pool, so call it before opening a
+//! transaction), then [`write_sealed`] stores inside the caller's transaction.
+//! [`store`] does both. Reading is one indexed query and no write.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionSession,
+    TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{Binding, Keyring, mask};
+use crate::error::{Error, Result};
+use crate::models::{ConnectionId, TenantId, connection, credential_secret};
+use crate::repositories;
+
+/// Longest secret accepted, in bytes.
+pub const SECRET_MAX_LEN: usize = 16 * 1024;
+
+/// The kinds of credential the catalog's auth modes need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// OAuth 2.0 access token, and refresh token when the provider issues one.
+    Oauth2,
+    /// Client id and secret (OAuth 2.0 client credentials, or used directly), and the
+    /// access token obtained with them when there is one.
+    ClientCredentials,
+    ApiKey,
+    Basic,
+    /// A repository access token and the webhook secret that signs its deliveries.
+    RepositoryToken,
+}
+
+impl CredentialKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CredentialKind::Oauth2 => "oauth2",
+            CredentialKind::ClientCredentials => "client_credentials",
+            CredentialKind::ApiKey => "api_key",
+            CredentialKind::Basic => "basic",
+            CredentialKind::RepositoryToken => "repository_token",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "oauth2" => CredentialKind::Oauth2,
+            "client_credentials" => CredentialKind::ClientCredentials,
+            "api_key" => CredentialKind::ApiKey,
+            "basic" => CredentialKind::Basic,
+            "repository_token" => CredentialKind::RepositoryToken,
+            _ => return Err(Error::MalformedCiphertext),
+        })
+    }
+}
+
+/// Secret material of a connection. Every secret is a `SecretString`: `Debug` prints
+/// `[REDACTED]`, and the memory is zeroed on drop.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    Oauth2 {
+        access_token: SecretString,
+        refresh_token: Option<SecretString>,
+    },
+    ClientCredentials {
+        client_id: SecretString,
+        client_secret: SecretString,
+        access_token: Option<SecretString>,
+    },
+    ApiKey {
+        api_key: SecretString,
+    },
+    Basic {
+        username: SecretString,
+        password: SecretString,
+    },
+    RepositoryToken {
+        access_token: SecretString,
+        webhook_secret: SecretString,
+    },
+}
+
+impl Credential {
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            Credential::Oauth2 { .. } => CredentialKind::Oauth2,
+            Credential::ClientCredentials { .. } => CredentialKind::ClientCredentials,
+            Credential::ApiKey { .. } => CredentialKind::ApiKey,
+            Credential::Basic { .. } => CredentialKind::Basic,
+            Credential::RepositoryToken { .. } => CredentialKind::RepositoryToken,
+        }
+    }
+
+    /// The secret fields, by stored field name.
+    pub fn fields(&self) -> Vec<(&'static str, &SecretString)> {
+        match self {
+            Credential::Oauth2 {
+                access_token,
+                refresh_token,
+            } => {
+                let mut f = vec![("access_token", access_token)];
+                if let Some(r) = refresh_token {
+                    f.push(("refresh_token", r));
+                }
+                f
+            }
+            Credential::ClientCredentials {
+                client_id,
+                client_secret,
+                access_token,
+            } => {
+                let mut f = vec![("client_id", client_id), ("client_secret", client_secret)];
+                if let Some(a) = access_token {
+                    f.push(("access_token", a));
+                }
+                f
+            }
+            Credential::ApiKey { api_key } => vec![("api_key", api_key)],
+            Credential::Basic { username, password } => {
+                vec![("username", username), ("password", password)]
+            }
+            Credential::RepositoryToken {
+                access_token,
+                webhook_secret,
+            } => vec![
+                ("access_token", access_token),
+                ("webhook_secret", webhook_secret),
+            ],
+        }
+    }
+
+    fn from_fields(
+        kind: CredentialKind,
+        mut fields: BTreeMap<String, SecretString>,
+    ) -> Result<Self> {
+        let mut take = |name: &str| fields.remove(name);
+        let credential = match kind {
+            CredentialKind::Oauth2 => Credential::Oauth2 {
+                access_token: take("access_token").ok_or(Error::MalformedCiphertext)?,
+                refresh_token: take("refresh_token"),
+            },
+            CredentialKind::ClientCredentials => Credential::ClientCredentials {
+                client_id: take("client_id").ok_or(Error::MalformedCiphertext)?,
+                client_secret: take("client_secret").ok_or(Error::MalformedCiphertext)?,
+                access_token: take("access_token"),
+            },
+            CredentialKind::ApiKey => Credential::ApiKey {
+                api_key: take("api_key").ok_or(Error::MalformedCiphertext)?,
+            },
+            CredentialKind::Basic => Credential::Basic {
+                username: take("username").ok_or(Error::MalformedCiphertext)?,
+                password: take("password").ok_or(Error::MalformedCiphertext)?,
+            },
+            CredentialKind::RepositoryToken => Credential::RepositoryToken {
+                access_token: take("access_token").ok_or(Error::MalformedCiphertext)?,
+                webhook_secret: take("webhook_secret").ok_or(Error::MalformedCiphertext)?,
+            },
+        };
+        Ok(credential)
+    }
+
+    /// Checks every secret; the error names the field, never the value.
+    pub fn validate(&self) -> Result<()> {
+        for (name, secret) in self.fields() {
+            let value = secret.expose_secret();
+            if value.is_empty() {
+                return Err(Error::invalid(name, "must not be empty"));
+            }
+            if value.len() > SECRET_MAX_LEN {
+                return Err(Error::invalid(
+                    name,
+                    format!("must be at most {SECRET_MAX_LEN} bytes"),
+                ));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(Error::invalid(name, "must not contain control characters"));
+            }
+        }
+        if let Credential::Basic { username, .. } = self
+            && username.expose_secret().contains(':')
+        {
+            return Err(Error::invalid("username", "must not contain ':'"));
+        }
+        Ok(())
+    }
+}
+
+/// What may be shown of a stored credential: its kind and a mask per field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CredentialSummary {
+    pub kind: CredentialKind,
+    pub masks: BTreeMap<String, String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A credential encrypted for one connection, ready to be written.
+pub struct SealedCredential {
+    tenant: TenantId,
+    connection: ConnectionId,
+    kind: CredentialKind,
+    fields: Vec<SealedField>,
+}
+
+struct SealedField {
+    name: &'static str,
+    key_id: u32,
+    ciphertext: Vec<u8>,
+    mask: String,
+}
+
+fn binding(tenant: TenantId, connection: ConnectionId, field: &str) -> Binding<'_> {
+    Binding {
+        tenant: tenant.as_uuid(),
+        row: connection.as_uuid(),
+        field,
+    }
+}
+
+/// Validates and encrypts a credential for the tenant's connection. Writes nothing but
+/// the keyring's encryption count.
+pub async fn seal(
+    keyring: &Keyring,
+    tenant: TenantId,
+    connection: ConnectionId,
+    credential: &Credential,
+) -> Result<SealedCredential> {
+    credential.validate()?;
+    let mut fields = Vec::new();
+    for (name, secret) in credential.fields() {
+        let (key_id, ciphertext) = keyring
+            .encrypt(
+                binding(tenant, connection, name),
+                secret.expose_secret().as_bytes(),
+            )
+            .await?;
+        fields.push(SealedField {
+            name,
+            key_id,
+            ciphertext,
+            mask: mask(secret.expose_secret()),
+        });
+    }
+    Ok(SealedCredential {
+        tenant,
+        connection,
+        kind: credential.kind(),
+        fields,
+    })
+}
+
+/// Replaces the connection's credential with `sealed`, inside the caller's
+/// transaction. `NotFound` when the tenant has no such connection.
+pub async fn write_sealed<C: ConnectionTrait>(
+    db: &C,
+    sealed: SealedCredential,
+) -> Result<CredentialSummary> {
+    let SealedCredential {
+        tenant,
+        connection: connection_id,
+        kind,
+        fields,
+    } = sealed;
+    let exists = connection::Entity::find()
+        .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(connection::Column::Id.eq(connection_id.as_uuid()))
+        .one(db)
+        .await?
+        .is_some();
+    if !exists {
+        return Err(Error::NotFound("connection"));
+    }
+    let previous: Option<i64> = scoped(tenant, connection_id)
+        .select_only()
+        .column_as(credential_secret::Column::Revision.max(), "rev")
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    let revision = previous.unwrap_or(0) + 1;
+    credential_secret::Entity::delete_many()
+        .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(credential_secret::Column::ConnectionId.eq(connection_id.as_uuid()))
+        .exec(db)
+        .await?;
+    let now = repositories::now();
+    let mut masks = BTreeMap::new();
+    let rows: Vec<credential_secret::ActiveModel> = fields
+        .into_iter()
+        .map(|f| {
+            masks.insert(f.name.to_owned(), f.mask.clone());
+            credential_secret::ActiveModel {
+                tenant_id: Set(tenant.as_uuid()),
+                connection_id: Set(connection_id.as_uuid()),
+                field: Set(f.name.to_owned()),
+                kind: Set(kind.as_str().to_owned()),
+                ciphertext: Set(f.ciphertext),
+                key_id: Set(f.key_id as i32),
+                mask: Set(f.mask),
+                revision: Set(revision),
+                updated_at: Set(now),
+            }
+        })
+        .collect();
+    credential_secret::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(CredentialSummary {
+        kind,
+        masks,
+        updated_at: now,
+    })
+}
+
+/// Encrypts and stores a credential for the tenant's connection, replacing any
+/// previous one, in one transaction.
+pub async fn store<C: TransactionTrait>(
+    db: &C,
+    keyring: &Keyring,
+    tenant: TenantId,
+    connection: ConnectionId,
+    credential: &Credential,
+) -> Result<CredentialSummary> {
+    let sealed = seal(keyring, tenant, connection, credential).await?;
+    let txn = repositories::begin_write(db).await?;
+    let summary = write_sealed(&txn, sealed).await?;
+    txn.commit().await?;
+    Ok(summary)
+}
+
+fn scoped(
+    tenant: TenantId,
+    connection: ConnectionId,
+) -> sea_orm::Select<credential_secret::Entity> {
+    credential_secret::Entity::find()
+        .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(credential_secret::Column::ConnectionId.eq(connection.as_uuid()))
+}
+
+/// Decrypts the tenant's connection's credential: one indexed query, no write.
+/// `None` when it has none (or is another tenant's).
+pub async fn read<C: ConnectionTrait>(
+    db: &C,
+    keyring: &Keyring,
+    tenant: TenantId,
+    connection: ConnectionId,
+) -> Result<Option<Credential>> {
+    let rows = scoped(tenant, connection).all(db).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let kind = CredentialKind::parse(&first.kind)?;
+    let mut fields = BTreeMap::new();
+    for row in &rows {
+        if row.kind != first.kind {
+            return Err(Error::MalformedCiphertext);
+        }
+        let plain = keyring
+            .decrypt(binding(tenant, connection, &row.field), &row.ciphertext)
+            .await?;
+        let text = String::from_utf8(plain.to_vec()).map_err(|_| Error::MalformedCiphertext)?;
+        fields.insert(row.field.clone(), SecretString::from(text));
+    }
+    Credential::from_fields(kind, fields).map(Some)
+}
+
+/// The kind and masks of the connection's credential, without decrypting anything.
+pub async fn summary<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    connection: ConnectionId,
+) -> Result<Option<CredentialSummary>> {
+    let rows: Vec<(String, String, String, DateTime<Utc>)> = scoped(tenant, connection)
+        .select_only()
+        .column(credential_secret::Column::Field)
+        .column(credential_secret::Column::Kind)
+        .column(credential_secret::Column::Mask)
+        .column(credential_secret::Column::UpdatedAt)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let Some((_, kind, _, updated_at)) = rows.first().cloned() else {
+        return Ok(None);
+    };
+    Ok(Some(CredentialSummary {
+        kind: CredentialKind::parse(&kind)?,
+        masks: rows.into_iter().map(|(f, _, m, _)| (f, m)).collect(),
+        updated_at,
+    }))
+}
+
+/// Destroys the connection's credential; returns how many secrets were deleted.
+pub async fn delete<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    connection: ConnectionId,
+) -> Result<u64> {
+    let result = credential_secret::Entity::delete_many()
+        .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(credential_secret::Column::ConnectionId.eq(connection.as_uuid()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

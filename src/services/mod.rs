@@ -1,0 +1,4 @@
+//! Domain logic that spans repositories and the keyring.
+
+pub mod credentials;
+pub mod reencrypt;

@@ -1,0 +1,164 @@
+//! Moving every ciphertext to the active data key, in batches.
+//!
+//! Safe while the service writes: each row is rewritten only if its `revision` is still
+//! the one that was read (compare-and-swap), so a credential replaced meanwhile keeps
+//! its new value. Resumable: progress is the data itself (a row on the active key is
+//! done), so an interrupted run is finished by running it again.
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use crate::crypto::{Binding, Keyring};
+use crate::error::{Error, Result};
+use crate::models::credential_secret;
+use crate::repositories;
+
+/// A secret still under an older key, as read.
+pub struct StaleSecret {
+    tenant_id: Uuid,
+    connection_id: Uuid,
+    field: String,
+    ciphertext: Vec<u8>,
+    revision: i64,
+}
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReencryptReport {
+    /// Rows moved to the active key.
+    pub reencrypted: u64,
+    /// Rows changed by someone else between read and write; left as they were.
+    pub skipped: u64,
+    /// Rows still under an older key when the run stopped.
+    pub remaining: u64,
+}
+
+/// Up to `limit` secrets under keys older than the active one.
+pub async fn stale_batch(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    limit: u64,
+) -> Result<Vec<StaleSecret>> {
+    let active = keyring
+        .active_key_id()
+        .ok_or(Error::NotFound("active data key"))?;
+    let rows = credential_secret::Entity::find()
+        .filter(credential_secret::Column::KeyId.lt(active as i32))
+        .order_by_asc(credential_secret::Column::KeyId)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| StaleSecret {
+            tenant_id: r.tenant_id,
+            connection_id: r.connection_id,
+            field: r.field,
+            ciphertext: r.ciphertext,
+            revision: r.revision,
+        })
+        .collect())
+}
+
+/// Re-encrypts a batch and writes it in one transaction, row by row with
+/// compare-and-swap on the revision. Returns (re-encrypted, skipped).
+pub async fn apply_batch(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    batch: Vec<StaleSecret>,
+) -> Result<(u64, u64)> {
+    // Encrypt first: the keyring may write, and SQLite allows one writer at a time.
+    let mut updates = Vec::with_capacity(batch.len());
+    for row in batch {
+        let binding = Binding {
+            tenant: row.tenant_id,
+            row: row.connection_id,
+            field: &row.field,
+        };
+        let plain = keyring
+            .decrypt(binding, &row.ciphertext)
+            .await
+            .inspect_err(|_| {
+                tracing::error!(
+                    tenant_id = %row.tenant_id,
+                    connection_id = %row.connection_id,
+                    field = %row.field,
+                    "cannot decrypt a stored secret during re-encryption"
+                );
+            })?;
+        let (key_id, ciphertext) = keyring.encrypt(binding, &plain).await?;
+        updates.push((row, key_id, ciphertext));
+    }
+    let txn = repositories::begin_write(db).await?;
+    let (mut done, mut skipped) = (0, 0);
+    for (row, key_id, ciphertext) in updates {
+        let result = credential_secret::Entity::update_many()
+            .col_expr(credential_secret::Column::Ciphertext, Expr::val(ciphertext))
+            .col_expr(credential_secret::Column::KeyId, Expr::val(key_id as i32))
+            .col_expr(
+                credential_secret::Column::Revision,
+                Expr::col(credential_secret::Column::Revision).add(1),
+            )
+            .filter(credential_secret::Column::TenantId.eq(row.tenant_id))
+            .filter(credential_secret::Column::ConnectionId.eq(row.connection_id))
+            .filter(credential_secret::Column::Field.eq(row.field.as_str()))
+            .filter(credential_secret::Column::Revision.eq(row.revision))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 1 {
+            done += 1;
+        } else {
+            skipped += 1;
+        }
+    }
+    txn.commit().await?;
+    Ok((done, skipped))
+}
+
+/// Re-encrypts every stale secret (or at most `max_rows`), `batch_size` at a time.
+pub async fn run(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    batch_size: u64,
+    max_rows: Option<u64>,
+) -> Result<ReencryptReport> {
+    let batch_size = Ord::max(batch_size, 1);
+    let mut report = ReencryptReport::default();
+    loop {
+        let budget = match max_rows {
+            Some(max) => max.saturating_sub(report.reencrypted + report.skipped),
+            None => batch_size,
+        };
+        if budget == 0 {
+            break;
+        }
+        let batch = stale_batch(db, keyring, Ord::min(budget, batch_size)).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let (done, skipped) = apply_batch(db, keyring, batch).await?;
+        report.reencrypted += done;
+        report.skipped += skipped;
+        tracing::info!(
+            done = report.reencrypted,
+            skipped = report.skipped,
+            "re-encryption progress"
+        );
+    }
+    report.remaining = stale_count(db, keyring).await?;
+    Ok(report)
+}
+
+/// How many secrets are under keys older than the active one.
+pub async fn stale_count(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64> {
+    let active = keyring
+        .active_key_id()
+        .ok_or(Error::NotFound("active data key"))?;
+    Ok(sea_orm::PaginatorTrait::count(
+        credential_secret::Entity::find()
+            .filter(credential_secret::Column::KeyId.lt(active as i32)),
+        db,
+    )
+    .await?)
+}
