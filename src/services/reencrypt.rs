@@ -34,17 +34,22 @@ pub struct ReencryptReport {
     pub remaining: u64,
 }
 
-/// Up to `limit` secrets under keys older than the active one.
+/// The key a run moves rows to: the active one when it starts. Keys made during the run
+/// (automatic rotation at the limit) are newer still, so rows under them count as done.
+pub fn target_key(keyring: &Keyring) -> Result<u32> {
+    keyring
+        .active_key_id()
+        .ok_or(Error::NotFound("active data key"))
+}
+
+/// Up to `limit` secrets under keys older than `target`.
 pub async fn stale_batch(
     db: &DatabaseConnection,
-    keyring: &Keyring,
+    target: u32,
     limit: u64,
 ) -> Result<Vec<StaleSecret>> {
-    let active = keyring
-        .active_key_id()
-        .ok_or(Error::NotFound("active data key"))?;
     let rows = credential_secret::Entity::find()
-        .filter(credential_secret::Column::KeyId.lt(active as i32))
+        .filter(credential_secret::Column::KeyId.lt(target as i32))
         .order_by_asc(credential_secret::Column::KeyId)
         .limit(limit)
         .all(db)
@@ -124,6 +129,7 @@ pub async fn run(
     max_rows: Option<u64>,
 ) -> Result<ReencryptReport> {
     let batch_size = Ord::max(batch_size, 1);
+    let target = target_key(keyring)?;
     let mut report = ReencryptReport::default();
     loop {
         let budget = match max_rows {
@@ -133,7 +139,7 @@ pub async fn run(
         if budget == 0 {
             break;
         }
-        let batch = stale_batch(db, keyring, Ord::min(budget, batch_size)).await?;
+        let batch = stale_batch(db, target, Ord::min(budget, batch_size)).await?;
         if batch.is_empty() {
             break;
         }
@@ -146,18 +152,15 @@ pub async fn run(
             "re-encryption progress"
         );
     }
-    report.remaining = stale_count(db, keyring).await?;
+    report.remaining = stale_count(db, target).await?;
     Ok(report)
 }
 
-/// How many secrets are under keys older than the active one.
-pub async fn stale_count(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64> {
-    let active = keyring
-        .active_key_id()
-        .ok_or(Error::NotFound("active data key"))?;
+/// How many secrets are under keys older than `target`.
+pub async fn stale_count(db: &DatabaseConnection, target: u32) -> Result<u64> {
     Ok(sea_orm::PaginatorTrait::count(
         credential_secret::Entity::find()
-            .filter(credential_secret::Column::KeyId.lt(active as i32)),
+            .filter(credential_secret::Column::KeyId.lt(target as i32)),
         db,
     )
     .await?)
