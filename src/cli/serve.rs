@@ -10,6 +10,7 @@ use crate::crypto::Keyring;
 use crate::http::{self, AppState};
 
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     // A broken catalog stops start-up before anything is touched.
     let catalog = Catalog::load(global.catalog.as_deref())?;
     let db = super::open_migrated(global).await?;
@@ -39,31 +40,35 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             keyring,
         }),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown)
     .await?;
     db.close().await?;
     tracing::info!("connvault stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
+/// this is called, not when it is first polled, so a signal that arrives while the
+/// server is starting up still shuts it down gracefully.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+            tracing::info!("shutdown signal received, draining connections");
+        })
     }
-    tracing::info!("shutdown signal received, draining connections");
+    #[cfg(not(unix))]
+    {
+        Ok(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutdown signal received, draining connections");
+        })
+    }
 }

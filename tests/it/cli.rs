@@ -20,6 +20,8 @@ fn connvault(dir: &Path) -> Command {
         .env_remove("CONNVAULT_BIND")
         .env_remove("CONNVAULT_PROFILE")
         .env_remove("CONNVAULT_CATALOG")
+        .env_remove("CONNVAULT_MASTER_KEY")
+        .env_remove("CONNVAULT_MASTER_KEY_FILE")
         .env("RUST_LOG", "info");
     cmd
 }
@@ -49,6 +51,8 @@ async fn spawn_serve(dir: &Path, env: &[(&str, &str)]) -> Server {
         .arg("serve")
         .env_remove("DATABASE_URL")
         .env_remove("CONNVAULT_PROFILE")
+        .env_remove("CONNVAULT_MASTER_KEY")
+        .env_remove("CONNVAULT_MASTER_KEY_FILE")
         .env("CONNVAULT_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -273,4 +277,207 @@ async fn migrate_up_down_status_and_fresh_work_by_hand_on_postgres() {
         .env("DATABASE_URL", &t.url)
         .env("CONNVAULT_PROFILE", "production"));
     assert!(!out.status.success(), "production needs --yes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_run_creates_a_private_master_key_file_and_reuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(dir.path(), &[]).await;
+    let first_log = server.interrupt().await;
+    let key_file = dir.path().join("connvault.master.key");
+    let key_text = std::fs::read_to_string(&key_file).expect("key file created");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let server = spawn_serve(dir.path(), &[]).await;
+    let second_log = server.interrupt().await;
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        key_text,
+        "reused, not replaced"
+    );
+    let out = run(connvault(dir.path()).args(["keys", "status"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = format!("{first_log}{second_log}{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !all.contains(key_text.trim()),
+        "the master key never reaches output"
+    );
+    assert_eq!(
+        stdout(&out)
+            .lines()
+            .filter(|l| l.ends_with("Z") || l.contains("\tactive\t"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn the_production_profile_refuses_to_start_without_a_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(connvault(dir.path())
+        .arg("serve")
+        .env("CONNVAULT_PROFILE", "production")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/p.db?mode=rwc", dir.path().display()),
+        )
+        .env("CONNVAULT_BIND", "127.0.0.1:0")
+        .env_remove("CONNVAULT_MASTER_KEY")
+        .env_remove("CONNVAULT_MASTER_KEY_FILE"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("needs a master key"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("connvault.master.key").exists());
+}
+
+#[test]
+fn a_wrong_or_malformed_or_doubly_configured_master_key_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        run(connvault(dir.path()).args(["keys", "generate-master-key", "--out", "right.key"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let right = dir.path().join("right.key");
+    let out = run(connvault(dir.path())
+        .args(["keys", "status"])
+        .env("CONNVAULT_MASTER_KEY_FILE", &right));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = stdout(&out);
+
+    let wrong = crate::support::random_master_key_b64();
+    let out = run(connvault(dir.path())
+        .args(["keys", "status"])
+        .env("CONNVAULT_MASTER_KEY", &wrong));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("wrapped by master key"), "{err}");
+    assert!(!err.contains(&wrong));
+
+    let out = run(connvault(dir.path())
+        .args(["keys", "status"])
+        .env("CONNVAULT_MASTER_KEY", "too-short"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("CONNVAULT_MASTER_KEY"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(connvault(dir.path())
+        .args(["keys", "status"])
+        .env("CONNVAULT_MASTER_KEY", &wrong)
+        .env("CONNVAULT_MASTER_KEY_FILE", &right));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("set only one"), "{}", stderr(&out));
+    let out = run(connvault(dir.path())
+        .args(["keys", "status"])
+        .env("CONNVAULT_MASTER_KEY_FILE", &right));
+    assert_eq!(stdout(&out), before, "the refused attempts changed no key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_commands_rotate_reencrypt_retire_and_rewrap() {
+    use connvault::crypto::{Keyring, KeyringOptions, MasterKey};
+    use connvault::services::credentials::{self, Credential};
+
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.key");
+    let keys = |args: &[&str], key: &Path| {
+        let out = run(connvault(dir.path())
+            .arg("keys")
+            .args(args)
+            .env("CONNVAULT_MASTER_KEY_FILE", key));
+        (out.status.success(), stdout(&out), stderr(&out))
+    };
+    let (ok, _, err) = keys(&["generate-master-key", "--out", "master.key"], &key_file);
+    assert!(ok, "{err}");
+    let (ok, status, err) = keys(&["status"], &key_file);
+    assert!(ok, "{err}");
+    assert!(status.contains("\n1\tactive\t0\t0\t"), "{status}");
+
+    // Store a credential through the library, as the service would.
+    let url = format!("sqlite://{}/connvault.db?mode=rwc", dir.path().display());
+    let db = connvault::db::connect(&url, 2).await.unwrap();
+    let keyring = Keyring::open(
+        db.clone(),
+        MasterKey::from_file(&key_file).unwrap(),
+        KeyringOptions::default(),
+    )
+    .await
+    .unwrap();
+    let tenant = connvault::repositories::tenants::create(&db, "Acme")
+        .await
+        .unwrap()
+        .tenant_id();
+    connvault::catalog::seed(&db, &connvault::catalog::Catalog::builtin().unwrap())
+        .await
+        .unwrap();
+    let conn = connvault::repositories::connections::create(
+        &db,
+        tenant,
+        crate::support::new_connection("stripe", "acct"),
+    )
+    .await
+    .unwrap();
+    let secret = "sk_live_cli_flow_0123456789";
+    credentials::store(
+        &db,
+        &keyring,
+        tenant,
+        conn.connection_id(),
+        &Credential::ApiKey {
+            api_key: crate::credentials::s(secret),
+        },
+    )
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+
+    let (_, status, _) = keys(&["status"], &key_file);
+    assert!(status.contains("\n1\tactive\t64\t1\t"), "{status}");
+    let (ok, out, _) = keys(&["rotate"], &key_file);
+    assert!(ok && out.contains("active data key 2"), "{out}");
+    let (ok, _, err) = keys(&["retire", "1"], &key_file);
+    assert!(!ok && err.contains("still used by 1 ciphertext"), "{err}");
+    let (ok, out, err) = keys(&["reencrypt", "--batch-size", "10"], &key_file);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "re-encrypted 1 skipped 0 remaining 0");
+    let (ok, out, err) = keys(&["retire", "1"], &key_file);
+    assert!(ok && out.contains("retired data key 1"), "{err}");
+
+    // Master-key rotation: re-wrap under a new key, then only the new key opens.
+    let new_key = dir.path().join("new.key");
+    let (ok, _, err) = keys(&["generate-master-key", "--out", "new.key"], &key_file);
+    assert!(ok, "{err}");
+    let (ok, out, err) = keys(&["rotate-master", "--new-key-file", "new.key"], &key_file);
+    assert!(ok && out.contains("re-wrapped 1 data key"), "{err}");
+    let (ok, _, err) = keys(&["status"], &key_file);
+    assert!(!ok && err.contains("master key"), "{err}");
+    let (ok, status, err) = keys(&["status"], &new_key);
+    assert!(ok, "{err}");
+    assert!(status.contains("\n2\tactive\t"), "{status}");
+    assert!(!status.contains(secret));
+
+    let db = connvault::db::connect(&url, 2).await.unwrap();
+    let keyring = Keyring::open(
+        db.clone(),
+        MasterKey::from_file(&new_key).unwrap(),
+        KeyringOptions::default(),
+    )
+    .await
+    .unwrap();
+    let read = credentials::read(&db, &keyring, tenant, conn.connection_id())
+        .await
+        .unwrap()
+        .unwrap();
+    let Credential::ApiKey { api_key } = read else {
+        panic!("api key")
+    };
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&api_key), secret);
 }
