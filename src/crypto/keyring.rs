@@ -30,7 +30,7 @@ use crate::models::encryption_key::{self, KeyState};
 use crate::repositories;
 
 /// Encryptions reserved per database round trip.
-const RESERVATION_BLOCK: u64 = 64;
+const RESERVATION_BLOCK: u64 = 256;
 
 /// Tunables of the keyring.
 #[derive(Clone, Copy, Debug)]

@@ -5,14 +5,15 @@
 //! its new value. Resumable: progress is the data itself (a row on the active key is
 //! done), so an interrupted run is finished by running it again.
 
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, Value,
+};
 use uuid::Uuid;
 
 use crate::crypto::{Binding, Keyring};
 use crate::error::{Error, Result};
 use crate::models::credential_secret;
-use crate::repositories;
 
 /// A secret still under an older key, as read.
 pub struct StaleSecret {
@@ -66,8 +67,8 @@ pub async fn stale_batch(
         .collect())
 }
 
-/// Re-encrypts a batch and writes it in one transaction, row by row with
-/// compare-and-swap on the revision. Returns (re-encrypted, skipped).
+/// Re-encrypts a batch and writes it in one statement, with compare-and-swap on each
+/// row's revision. Returns (re-encrypted, skipped).
 pub async fn apply_batch(
     db: &DatabaseConnection,
     keyring: &Keyring,
@@ -95,30 +96,52 @@ pub async fn apply_batch(
         let (key_id, ciphertext) = keyring.encrypt(binding, &plain).await?;
         updates.push((row, key_id, ciphertext));
     }
-    let txn = repositories::begin_write(db).await?;
-    let (mut done, mut skipped) = (0, 0);
-    for (row, key_id, ciphertext) in updates {
-        let result = credential_secret::Entity::update_many()
-            .col_expr(credential_secret::Column::Ciphertext, Expr::val(ciphertext))
-            .col_expr(credential_secret::Column::KeyId, Expr::val(key_id as i32))
-            .col_expr(
-                credential_secret::Column::Revision,
-                Expr::col(credential_secret::Column::Revision).add(1),
-            )
-            .filter(credential_secret::Column::TenantId.eq(row.tenant_id))
-            .filter(credential_secret::Column::ConnectionId.eq(row.connection_id))
-            .filter(credential_secret::Column::Field.eq(row.field.as_str()))
-            .filter(credential_secret::Column::Revision.eq(row.revision))
-            .exec(&txn)
-            .await?;
-        if result.rows_affected == 1 {
-            done += 1;
-        } else {
-            skipped += 1;
-        }
+    if updates.is_empty() {
+        return Ok((0, 0));
     }
-    txn.commit().await?;
-    Ok((done, skipped))
+    // One statement per batch: each row is rewritten only if its revision is still the
+    // one read above. `VALUES` columns are named column1… on both backends.
+    let backend = db.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(updates.len() * 6);
+    let mut tuples = Vec::with_capacity(updates.len());
+    for (row, key_id, ciphertext) in &updates {
+        let base = values.len();
+        let ph = |i: usize| match backend {
+            DbBackend::Postgres => format!("${}", base + i),
+            _ => "?".to_owned(),
+        };
+        tuples.push(format!(
+            "({}, {}, {}, {}, {}, {})",
+            ph(1),
+            ph(2),
+            ph(3),
+            ph(4),
+            ph(5),
+            ph(6)
+        ));
+        values.push(row.tenant_id.into());
+        values.push(row.connection_id.into());
+        values.push(row.field.clone().into());
+        values.push(row.revision.into());
+        values.push(ciphertext.clone().into());
+        values.push((*key_id as i32).into());
+    }
+    let sql = format!(
+        "UPDATE credential_secrets SET ciphertext = v.column5, key_id = v.column6, \
+         revision = credential_secrets.revision + 1 \
+         FROM (VALUES {}) AS v \
+         WHERE credential_secrets.tenant_id = v.column1 \
+         AND credential_secrets.connection_id = v.column2 \
+         AND credential_secrets.field = v.column3 \
+         AND credential_secrets.revision = v.column4",
+        tuples.join(", ")
+    );
+    let total = updates.len() as u64;
+    let done = db
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .rows_affected();
+    Ok((done, total - done))
 }
 
 /// Re-encrypts every stale secret (or at most `max_rows`), `batch_size` at a time.

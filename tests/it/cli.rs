@@ -440,7 +440,7 @@ async fn keys_commands_rotate_reencrypt_retire_and_rewrap() {
     db.close().await.unwrap();
 
     let (_, status, _) = keys(&["status"], &key_file);
-    assert!(status.contains("\n1\tactive\t64\t1\t"), "{status}");
+    assert!(status.contains("\n1\tactive\t256\t1\t"), "{status}");
     let (ok, out, _) = keys(&["rotate"], &key_file);
     assert!(ok && out.contains("active data key 2"), "{out}");
     let (ok, _, err) = keys(&["retire", "1"], &key_file);
