@@ -8,6 +8,7 @@ mod m2025_11_01_102700_create_providers;
 mod m2025_11_01_102800_create_connections;
 mod m2025_11_02_090000_create_encryption_keys;
 mod m2025_11_02_090100_create_credential_secrets;
+mod m2025_11_03_090000_create_api_keys_and_activity;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2025_11_01_102800_create_connections::Migration),
             Box::new(m2025_11_02_090000_create_encryption_keys::Migration),
             Box::new(m2025_11_02_090100_create_credential_secrets::Migration),
+            Box::new(m2025_11_03_090000_create_api_keys_and_activity::Migration),
         ]
     }
 }

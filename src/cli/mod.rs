@@ -11,6 +11,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::catalog::{self, Catalog};
 use crate::config::{GlobalArgs, LogFormat, ServeArgs};
+use crate::models::TenantId;
+use crate::models::api_key::Role;
 use crate::{db, repositories};
 
 #[derive(Parser, Debug)]
@@ -47,6 +49,11 @@ pub enum Command {
         #[command(subcommand)]
         action: keys::KeysAction,
     },
+    /// Manage API keys (the secret is printed once, at creation).
+    ApiKey {
+        #[command(subcommand)]
+        action: ApiKeyAction,
+    },
     /// Inspect the provider catalog.
     Providers {
         #[command(subcommand)]
@@ -63,6 +70,35 @@ pub enum TenantAction {
     },
     /// List tenants: id and name, one per line.
     List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeyAction {
+    /// Create a key and print its secret (only now; only a hash is stored).
+    Create {
+        /// The key's tenant; omit with --operator.
+        #[arg(
+            long,
+            required_unless_present = "operator",
+            conflicts_with = "operator"
+        )]
+        tenant: Option<String>,
+        /// admin, service or viewer (tenant keys).
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Make an operator key (all tenants).
+        #[arg(long)]
+        operator: bool,
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        id: String,
+        /// The key's tenant; omit for an operator key.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,6 +122,44 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { action } => keys::run(&cli.global, action).await,
+        Command::ApiKey { action } => {
+            let db = open_migrated(&cli.global).await?;
+            match action {
+                ApiKeyAction::Create {
+                    tenant,
+                    role,
+                    operator,
+                    name,
+                } => {
+                    let (tenant, role) = if operator {
+                        (None, Role::Operator)
+                    } else {
+                        let tenant = TenantId::parse(tenant.as_deref().unwrap_or_default())?;
+                        let role = Role::parse(&role)
+                            .filter(|r| *r != Role::Operator)
+                            .ok_or_else(|| {
+                                anyhow::anyhow!("--role must be admin, service or viewer")
+                            })?;
+                        (Some(tenant), role)
+                    };
+                    let key = repositories::api_keys::create(&db, tenant, role, &name).await?;
+                    eprintln!(
+                        "api key {} ({}) created; the secret below is shown only once",
+                        key.key.id,
+                        role.as_str()
+                    );
+                    println!("{}", secrecy::ExposeSecret::expose_secret(&key.secret));
+                }
+                ApiKeyAction::Revoke { id, tenant } => {
+                    let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
+                    let id = uuid::Uuid::parse_str(&id)
+                        .map_err(|_| anyhow::anyhow!("{id:?} is not a key id"))?;
+                    repositories::api_keys::revoke(&db, tenant, id).await?;
+                    println!("revoked {id}");
+                }
+            }
+            Ok(())
+        }
         Command::Tenant { action } => {
             let db = open_migrated(&cli.global).await?;
             match action {

@@ -1,12 +1,28 @@
-//! The HTTP surface served by `connvault serve`.
+//! The HTTP surface served by `connvault serve`: JSON under `/v1`, problem+json errors,
+//! API-key authentication, `/healthz` and `/readyz`.
 
+mod activity;
+pub mod auth;
+mod connections;
+pub mod error;
+mod extract;
 mod health;
+mod providers;
+mod tenants;
+pub mod views;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{delete, get, post};
 use sea_orm::DatabaseConnection;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::crypto::Keyring;
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -17,8 +33,58 @@ pub struct AppState {
 
 /// The whole router.
 pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let tenant = "/v1/tenants/{tenant_id}";
+    let connection = "/v1/tenants/{tenant_id}/connections/{connection_id}";
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route(tenant, get(tenants::get))
+        .route(
+            &format!("{tenant}/api-keys"),
+            post(tenants::create_tenant_key).get(tenants::list_tenant_keys),
+        )
+        .route(&format!("{tenant}/api-keys/{{key_id}}"), delete(tenants::revoke_tenant_key))
+        .route(
+            "/v1/api-keys",
+            post(tenants::create_operator_key).get(tenants::list_operator_keys),
+        )
+        .route("/v1/api-keys/{key_id}", delete(tenants::revoke_operator_key))
+        .route("/v1/providers", get(providers::list))
+        .route("/v1/providers/{slug}", get(providers::get).put(providers::upsert))
+        .route(
+            &format!("{tenant}/connections"),
+            post(connections::create).get(connections::list),
+        )
+        .route(
+            connection,
+            get(connections::get)
+                .patch(connections::update)
+                .delete(connections::delete),
+        )
+        .route(
+            &format!("{connection}/credentials"),
+            get(connections::read_credentials).put(connections::replace_credentials),
+        )
+        .route(&format!("{connection}/default"), post(connections::make_default))
+        .route(&format!("{connection}/disconnect"), post(connections::disconnect))
+        .route(&format!("{tenant}/integrations"), get(activity::integrations))
+        .route(&format!("{tenant}/activity"), get(activity::list))
+        .fallback(|| async { error::ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_owned();
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }

@@ -1,6 +1,8 @@
 //! SeaORM entities, one file per table, and the validated value types the rest of
 //! the crate passes around instead of bare strings and UUIDs.
 
+pub mod activity;
+pub mod api_key;
 pub mod connection;
 pub mod credential_secret;
 pub mod encryption_key;

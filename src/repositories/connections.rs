@@ -23,6 +23,9 @@ pub const ERROR_MESSAGE_MAX_LEN: usize = 1000;
 /// the defaults of a connection that has just been started.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewConnection {
+    /// Chosen by the caller so that a credential can be encrypted for the row (the
+    /// row id is part of the ciphertext's associated data) before it exists.
+    pub id: ConnectionId,
     pub provider: ProviderSlug,
     pub external_id: ExternalId,
     pub display_name: Option<String>,
@@ -35,6 +38,7 @@ pub struct NewConnection {
 impl NewConnection {
     pub fn new(provider: ProviderSlug, external_id: ExternalId) -> Self {
         Self {
+            id: ConnectionId::new_v4(),
             provider,
             external_id,
             display_name: None,
@@ -146,7 +150,7 @@ pub async fn create<C: TransactionTrait>(
     }
 
     let now = super::now();
-    let id = ConnectionId::new_v4().as_uuid();
+    let id = input.id.as_uuid();
     let row = connection::ActiveModel {
         id: Set(id),
         tenant_id: Set(tenant.as_uuid()),
@@ -241,6 +245,14 @@ pub async fn find_by_unique<C: ConnectionTrait>(
         .await?)
 }
 
+/// Filters of a connection listing; `None` matches everything.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionFilter {
+    pub provider: Option<ProviderSlug>,
+    pub status: Option<ConnectionStatus>,
+    pub health: Option<HealthStatus>,
+}
+
 /// One page of the tenant's connections to a provider, oldest first (ties broken by id).
 pub async fn list_by_tenant_provider<C: ConnectionTrait>(
     db: &C,
@@ -248,8 +260,31 @@ pub async fn list_by_tenant_provider<C: ConnectionTrait>(
     provider: &ProviderSlug,
     page: Page,
 ) -> Result<PageResult<connection::Model>> {
+    let filter = ConnectionFilter {
+        provider: Some(provider.clone()),
+        ..Default::default()
+    };
+    list(db, tenant, &filter, page).await
+}
+
+/// One page of the tenant's connections matching `filter`, oldest first.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    filter: &ConnectionFilter,
+    page: Page,
+) -> Result<PageResult<connection::Model>> {
     let limit = page.effective_limit();
-    let mut query = scoped(tenant).filter(connection::Column::ProviderSlug.eq(provider.as_str()));
+    let mut query = scoped(tenant);
+    if let Some(provider) = &filter.provider {
+        query = query.filter(connection::Column::ProviderSlug.eq(provider.as_str()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(connection::Column::Status.eq(status));
+    }
+    if let Some(health) = filter.health {
+        query = query.filter(connection::Column::HealthStatus.eq(health));
+    }
     if let Some(cursor) = page.after.as_deref() {
         let after = Position::decode(cursor)?;
         query = query.filter(
@@ -279,6 +314,122 @@ pub async fn list_by_tenant_provider<C: ConnectionTrait>(
         None
     };
     Ok(PageResult { items, next_cursor })
+}
+
+/// How many connections the tenant has per provider.
+pub async fn count_by_provider<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+) -> Result<Vec<(String, i64)>> {
+    Ok(scoped(tenant)
+        .select_only()
+        .column(connection::Column::ProviderSlug)
+        .column_as(connection::Column::Id.count(), "n")
+        .group_by(connection::Column::ProviderSlug)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// The tenant's default connection of each provider that has one.
+pub async fn defaults<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+) -> Result<Vec<connection::Model>> {
+    Ok(scoped(tenant)
+        .filter(connection::Column::IsDefault.eq(true))
+        .all(db)
+        .await?)
+}
+
+/// A change of a connection's descriptive fields. `display_name: Some(None)` clears it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DetailsPatch {
+    pub display_name: Option<Option<String>>,
+    pub metadata: Option<serde_json::Value>,
+    pub status: Option<ConnectionStatus>,
+}
+
+/// Applies `patch`; returns the row before and after. `NotFound` when the tenant has no
+/// such connection.
+pub async fn update_details<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: ConnectionId,
+    patch: DetailsPatch,
+) -> Result<(connection::Model, connection::Model)> {
+    let before = get_by_id(db, tenant, id)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    let mut row = connection::ActiveModel {
+        updated_at: Set(super::now()),
+        ..Default::default()
+    };
+    if let Some(name) = patch.display_name {
+        let name = name
+            .as_deref()
+            .map(|n| parse_name("display_name", n, DISPLAY_NAME_MAX_LEN))
+            .transpose()?;
+        row.display_name = Set(name);
+    }
+    if let Some(metadata) = patch.metadata {
+        check_metadata(&metadata)?;
+        row.metadata = Set(metadata);
+    }
+    if let Some(status) = patch.status {
+        row.status = Set(status);
+    }
+    let after = connection::Entity::update_many()
+        .set(row)
+        .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(connection::Column::Id.eq(id.as_uuid()))
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound("connection"))?;
+    Ok((before, after))
+}
+
+/// Marks the connection revoked and no longer the default; returns the updated row.
+pub async fn revoke<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<connection::Model> {
+    connection::Entity::update_many()
+        .col_expr(connection::Column::Status, Expr::val("revoked"))
+        .col_expr(connection::Column::IsDefault, Expr::val(false))
+        .col_expr(
+            connection::Column::TokenExpiresAt,
+            Expr::val(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(connection::Column::UpdatedAt, Expr::val(super::now()))
+        .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(connection::Column::Id.eq(id.as_uuid()))
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound("connection"))
+}
+
+/// Deletes the tenant's connection (its credential goes with it); returns the deleted
+/// row, or `NotFound`.
+pub async fn delete<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<connection::Model> {
+    let row = get_by_id(db, tenant, id)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    connection::Entity::delete_many()
+        .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(connection::Column::Id.eq(id.as_uuid()))
+        .exec(db)
+        .await?;
+    Ok(row)
 }
 
 /// Applies `patch` to the tenant's connection and returns the updated row;

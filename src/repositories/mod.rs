@@ -5,6 +5,8 @@
 //! Functions are generic over the connection so that callers can compose them inside
 //! one transaction.
 
+pub mod activity;
+pub mod api_keys;
 pub mod connections;
 pub mod page;
 pub mod providers;

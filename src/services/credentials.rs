@@ -63,16 +63,20 @@ impl CredentialKind {
 }
 
 /// Secret material of a connection. Every secret is a `SecretString`: `Debug` prints
-/// `[REDACTED]`, and the memory is zeroed on drop.
-#[derive(Clone, Debug)]
+/// `[REDACTED]`, and the memory is zeroed on drop. It deserializes from the API's
+/// `{"kind": "api_key", "api_key": "…"}` form, and never serializes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Credential {
     Oauth2 {
         access_token: SecretString,
+        #[serde(default)]
         refresh_token: Option<SecretString>,
     },
     ClientCredentials {
         client_id: SecretString,
         client_secret: SecretString,
+        #[serde(default)]
         access_token: Option<SecretString>,
     },
     ApiKey {
@@ -394,6 +398,43 @@ pub async fn summary<C: ConnectionTrait>(
         masks: rows.into_iter().map(|(f, _, m, _)| (f, m)).collect(),
         updated_at,
     }))
+}
+
+/// The credential summaries of several of the tenant's connections, in one query.
+pub async fn summaries<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    connections: &[uuid::Uuid],
+) -> Result<std::collections::HashMap<uuid::Uuid, CredentialSummary>> {
+    let mut out: std::collections::HashMap<uuid::Uuid, CredentialSummary> = Default::default();
+    if connections.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<(uuid::Uuid, String, String, String, DateTime<Utc>)> =
+        credential_secret::Entity::find()
+            .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(credential_secret::Column::ConnectionId.is_in(connections.iter().copied()))
+            .select_only()
+            .column(credential_secret::Column::ConnectionId)
+            .column(credential_secret::Column::Field)
+            .column(credential_secret::Column::Kind)
+            .column(credential_secret::Column::Mask)
+            .column(credential_secret::Column::UpdatedAt)
+            .into_tuple()
+            .all(db)
+            .await?;
+    for (connection, field, kind, mask, updated_at) in rows {
+        let kind = CredentialKind::parse(&kind)?;
+        out.entry(connection)
+            .or_insert_with(|| CredentialSummary {
+                kind,
+                masks: BTreeMap::new(),
+                updated_at,
+            })
+            .masks
+            .insert(field, mask);
+    }
+    Ok(out)
 }
 
 /// Destroys the connection's credential; returns how many secrets were deleted.

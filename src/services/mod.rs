@@ -1,4 +1,5 @@
 //! Domain logic that spans repositories and the keyring.
 
+pub mod connections;
 pub mod credentials;
 pub mod reencrypt;

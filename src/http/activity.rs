@@ -1,0 +1,108 @@
+//! The activity log and the integrations view of a tenant.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::{Need, Principal};
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiPath, ApiQuery};
+use super::views::{ActivityView, ConnectionView, IntegrationView, Page};
+use crate::models::TenantId;
+use crate::models::activity::Action;
+use crate::repositories::activity::{self, Filter};
+use crate::repositories::{Page as PageRequest, connections, providers};
+use crate::services::credentials;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityQuery {
+    connection_id: Option<Uuid>,
+    action: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<ActivityQuery>,
+) -> ApiResult<Json<Page<ActivityView>>> {
+    let tenant = TenantId::from_uuid(tenant);
+    principal.authorize(&state, tenant, Need::Read).await?;
+    let action = match query.action.as_deref() {
+        None => None,
+        Some(a) => Some(
+            Action::parse(a)
+                .ok_or_else(|| ApiError::validation("action", format!("unknown action {a:?}")))?,
+        ),
+    };
+    let filter = Filter {
+        connection_id: query.connection_id,
+        action,
+    };
+    let page = activity::list(
+        &state.db,
+        tenant,
+        filter,
+        PageRequest {
+            limit: query.limit,
+            after: query.cursor,
+        },
+    )
+    .await?;
+    Ok(Json(Page {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Every catalog provider with this tenant's summary: connected or not, how many
+/// connections, and the default one with its status, health and credential mask.
+pub async fn integrations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant): ApiPath<Uuid>,
+) -> ApiResult<Json<Page<IntegrationView>>> {
+    let tenant = TenantId::from_uuid(tenant);
+    principal.authorize(&state, tenant, Need::Read).await?;
+    let catalog = providers::list_all(&state.db).await?;
+    let counts: std::collections::HashMap<String, i64> =
+        connections::count_by_provider(&state.db, tenant)
+            .await?
+            .into_iter()
+            .collect();
+    let defaults = connections::defaults(&state.db, tenant).await?;
+    let ids: Vec<Uuid> = defaults.iter().map(|c| c.id).collect();
+    let mut summaries = credentials::summaries(&state.db, tenant, &ids).await?;
+    let mut defaults: std::collections::HashMap<String, _> = defaults
+        .into_iter()
+        .map(|c| (c.provider_slug.clone(), c))
+        .collect();
+    let items = catalog
+        .into_iter()
+        .map(|p| {
+            let count = counts.get(&p.slug).copied().unwrap_or(0) as usize;
+            let default_connection = defaults.remove(&p.slug).map(|c| {
+                let summary = summaries.remove(&c.id);
+                ConnectionView::new(c, summary)
+            });
+            IntegrationView {
+                provider: p.slug,
+                display_name: p.display_name,
+                auth_modes: p.auth_modes.0,
+                docs_url: p.docs_url,
+                connected: count > 0,
+                connection_count: count,
+                default_connection,
+            }
+        })
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}

@@ -1,0 +1,109 @@
+//! `Authorization: Bearer <key>` → the calling key and what it may do. A tenant key
+//! used on another tenant's path gets the same 404 as a tenant that does not exist.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use crate::models::TenantId;
+use crate::models::api_key::Role;
+use crate::repositories::activity::Actor;
+use crate::repositories::{api_keys, tenants};
+
+/// The authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub key_id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub tenant: Option<TenantId>,
+}
+
+/// What a tenant endpoint needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Metadata: any key of the tenant, or an operator.
+    Read,
+    /// Decrypted credentials: the tenant's service keys only.
+    Credentials,
+    /// Changes to connections and keys: the tenant's admins, or an operator.
+    Admin,
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthenticated("send an API key as Authorization: Bearer <key>")
+        })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header must be Bearer <key>")
+            })?;
+        let key = api_keys::authenticate(&state.db, token)
+            .await?
+            .ok_or_else(|| ApiError::unauthenticated("unknown or revoked API key"))?;
+        Ok(Principal {
+            key_id: key.id,
+            name: key.name,
+            role: key.role,
+            tenant: key.tenant_id.map(TenantId::from_uuid),
+        })
+    }
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            key_id: Some(self.key_id),
+            name: self.name.clone(),
+        }
+    }
+
+    pub fn require_operator(&self) -> ApiResult<()> {
+        if self.role == Role::Operator {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this needs an operator key"))
+        }
+    }
+
+    /// Checks access to `tenant` for `need`. Another tenant's key, or a tenant that
+    /// does not exist, is a 404 either way; a role too weak for `need` is a 403.
+    pub async fn authorize(
+        &self,
+        state: &AppState,
+        tenant: TenantId,
+        need: Need,
+    ) -> ApiResult<Actor> {
+        match self.tenant {
+            Some(own) if own != tenant => return Err(ApiError::not_found("tenant")),
+            Some(_) => {}
+            None => {
+                if tenants::get(&state.db, tenant).await?.is_none() {
+                    return Err(ApiError::not_found("tenant"));
+                }
+            }
+        }
+        let allowed = match need {
+            Need::Read => true,
+            Need::Credentials => self.role == Role::Service,
+            Need::Admin => matches!(self.role, Role::Admin | Role::Operator),
+        };
+        if !allowed {
+            return Err(ApiError::forbidden(format!(
+                "the {} role cannot do this",
+                self.role.as_str()
+            )));
+        }
+        Ok(self.actor())
+    }
+}

@@ -1,0 +1,151 @@
+//! RFC 9457 problem details with a stable machine `code`. Internal failures are logged
+//! and answered with a 500 that says nothing about them.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::Error;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn unauthenticated(detail: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    pub fn validation(field: &str, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            detail,
+        )
+        .field(field)
+    }
+
+    fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the request could not be completed; the cause is in the service log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let body = Problem {
+            kind: format!("urn:connvault:problem:{}", self.code),
+            title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+            field: self.field.as_deref(),
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match &err {
+            Error::InvalidSlug(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_slug",
+                err.to_string(),
+            )
+            .field("provider"),
+            Error::InvalidExternalId(_) => ApiError::validation("external_id", err.to_string()),
+            Error::Invalid { field, .. } => ApiError::validation(field, err.to_string()),
+            Error::UnknownProvider(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_provider",
+                err.to_string(),
+            )
+            .field("provider"),
+            Error::UnknownTenant(_) => ApiError::not_found("tenant"),
+            Error::NotFound(what) => ApiError::not_found(what),
+            Error::DuplicateConnection { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "duplicate_connection",
+                err.to_string(),
+            ),
+            Error::InvalidCursor => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", err.to_string())
+            }
+            Error::KeyInUse { .. } | Error::KeyIsActive(_) => {
+                ApiError::new(StatusCode::CONFLICT, "key_in_use", err.to_string())
+            }
+            Error::Decrypt | Error::MalformedCiphertext | Error::UnknownDataKey(_) => {
+                tracing::error!(error = %err, "stored credential cannot be decrypted");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "credential_unreadable",
+                    "the stored credential cannot be decrypted; the cause is in the service log",
+                )
+            }
+            Error::Catalog(_) | Error::MasterKey(_) | Error::Database(_) => {
+                tracing::error!(error = %err, "request failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

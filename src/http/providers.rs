@@ -1,0 +1,83 @@
+//! The provider catalog: any key reads it; operators upsert.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath};
+use super::views::{Page, ProviderView};
+use crate::models::ProviderSlug;
+use crate::repositories::providers::{self, ProviderUpsert};
+
+pub async fn list(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> ApiResult<Json<Page<ProviderView>>> {
+    let items = providers::list_all(&state.db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ApiPath(slug): ApiPath<String>,
+) -> ApiResult<Json<ProviderView>> {
+    let slug = ProviderSlug::parse(&slug).map_err(|_| ApiError::not_found("provider"))?;
+    let provider = providers::get_by_slug(&state.db, &slug)
+        .await?
+        .ok_or_else(|| ApiError::not_found("provider"))?;
+    Ok(Json(provider.into()))
+}
+
+/// `PUT /v1/providers/{slug}`: the body is a catalog entry; its slug, if given, must
+/// match the path.
+pub async fn upsert(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(mut body): ApiJson<serde_json::Value>,
+) -> ApiResult<Json<ProviderView>> {
+    principal.require_operator()?;
+    let slug = ProviderSlug::parse(&slug)?;
+    let object = body
+        .as_object_mut()
+        .ok_or_else(|| ApiError::validation("", "the body must be a JSON object"))?;
+    match object.get("slug") {
+        Some(given) if given.as_str() != Some(slug.as_str()) => {
+            return Err(ApiError::validation(
+                "slug",
+                "the body's slug differs from the path",
+            ));
+        }
+        _ => {
+            object.insert("slug".into(), slug.as_str().into());
+        }
+    }
+    let entry: ProviderUpsert = serde_json::from_value(body).map_err(|e| {
+        let text = e.to_string();
+        match text
+            .split("unknown field `")
+            .nth(1)
+            .and_then(|r| r.split('`').next())
+        {
+            Some(field) => ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_field",
+                format!("unknown field {field:?}"),
+            )
+            .field(field),
+            None => ApiError::validation("", text),
+        }
+    })?;
+    let provider = providers::upsert(&state.db, entry).await?;
+    Ok(Json(provider.into()))
+}

@@ -1,0 +1,174 @@
+//! Tenants (operator) and API keys (operator keys; tenant keys by the tenant's admins).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::{Need, Principal};
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath};
+use super::views::{ApiKeyView, CreatedApiKeyView, Page, TenantView};
+use crate::models::TenantId;
+use crate::models::api_key::Role;
+use crate::repositories::{api_keys, tenants};
+use secrecy::ExposeSecret;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    name: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateTenant>,
+) -> ApiResult<(StatusCode, Json<TenantView>)> {
+    principal.require_operator()?;
+    let tenant = tenants::create(&state.db, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(tenant.into())))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Page<TenantView>>> {
+    principal.require_operator()?;
+    let items = tenants::list(&state.db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant): ApiPath<Uuid>,
+) -> ApiResult<Json<TenantView>> {
+    let tenant = TenantId::from_uuid(tenant);
+    principal.authorize(&state, tenant, Need::Read).await?;
+    let found = tenants::get(&state.db, tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    Ok(Json(found.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+fn created(key: api_keys::NewApiKey) -> (StatusCode, Json<CreatedApiKeyView>) {
+    let secret = key.secret.expose_secret().to_owned();
+    (
+        StatusCode::CREATED,
+        Json(CreatedApiKeyView {
+            key: key.key.into(),
+            secret,
+        }),
+    )
+}
+
+pub async fn create_tenant_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> ApiResult<(StatusCode, Json<CreatedApiKeyView>)> {
+    let tenant = TenantId::from_uuid(tenant);
+    principal.authorize(&state, tenant, Need::Admin).await?;
+    let role = match body.role.as_deref().map(Role::parse) {
+        Some(Some(role @ (Role::Admin | Role::Service | Role::Viewer))) => role,
+        None => Role::Viewer,
+        _ => {
+            return Err(ApiError::validation(
+                "role",
+                "role must be admin, service or viewer",
+            ));
+        }
+    };
+    let key = api_keys::create(&state.db, Some(tenant), role, &body.name).await?;
+    Ok(created(key))
+}
+
+pub async fn list_tenant_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant): ApiPath<Uuid>,
+) -> ApiResult<Json<Page<ApiKeyView>>> {
+    let tenant = TenantId::from_uuid(tenant);
+    principal.authorize(&state, tenant, Need::Admin).await?;
+    let items = api_keys::list(&state.db, Some(tenant))
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+pub async fn revoke_tenant_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((tenant, key)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    let tenant = TenantId::from_uuid(tenant);
+    principal.authorize(&state, tenant, Need::Admin).await?;
+    api_keys::revoke(&state.db, Some(tenant), key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn create_operator_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> ApiResult<(StatusCode, Json<CreatedApiKeyView>)> {
+    principal.require_operator()?;
+    if body.role.as_deref().is_some_and(|r| r != "operator") {
+        return Err(ApiError::validation(
+            "role",
+            "keys made here are operator keys",
+        ));
+    }
+    let key = api_keys::create(&state.db, None, Role::Operator, &body.name).await?;
+    Ok(created(key))
+}
+
+pub async fn list_operator_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Page<ApiKeyView>>> {
+    principal.require_operator()?;
+    let items = api_keys::list(&state.db, None)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+pub async fn revoke_operator_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(key): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    principal.require_operator()?;
+    api_keys::revoke(&state.db, None, key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,59 @@
+//! `activity_log`: what happened to a tenant's connections, by whom. Append-only; no
+//! secret in it; it outlives the connection.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    #[sea_orm(string_value = "connected")]
+    Connected,
+    #[sea_orm(string_value = "disconnected")]
+    Disconnected,
+    #[sea_orm(string_value = "deleted")]
+    Deleted,
+    #[sea_orm(string_value = "credentials_updated")]
+    CredentialsUpdated,
+    #[sea_orm(string_value = "default_changed")]
+    DefaultChanged,
+    #[sea_orm(string_value = "status_changed")]
+    StatusChanged,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "connected" => Action::Connected,
+            "disconnected" => Action::Disconnected,
+            "deleted" => Action::Deleted,
+            "credentials_updated" => Action::CredentialsUpdated,
+            "default_changed" => Action::DefaultChanged,
+            "status_changed" => Action::StatusChanged,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "activity_log")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub connection_id: Option<Uuid>,
+    pub provider_slug: Option<String>,
+    pub action: Action,
+    pub actor_key_id: Option<Uuid>,
+    pub actor_name: String,
+    pub details: Json,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

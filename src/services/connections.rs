@@ -1,0 +1,206 @@
+//! Connection lifecycle with its activity log: every change and the entry that
+//! records it commit or roll back together. Credentials are encrypted before the
+//! transaction opens (see `services::credentials`).
+
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+
+use crate::crypto::Keyring;
+use crate::error::{Error, Result};
+use crate::models::activity::Action;
+use crate::models::connection::{self, ConnectionStatus};
+use crate::models::{ConnectionId, TenantId};
+use crate::repositories::activity::{self, Actor, Entry};
+use crate::repositories::connections::{self, DetailsPatch, NewConnection};
+use crate::repositories::{self as repos};
+use crate::services::credentials::{self, Credential, CredentialSummary};
+
+fn entry(conn: &connection::Model, action: Action, details: serde_json::Value) -> Entry<'_> {
+    Entry {
+        connection_id: Some(conn.id),
+        provider_slug: Some(&conn.provider_slug),
+        action,
+        details,
+    }
+}
+
+/// Creates a connection, with its credential when one is given (the connection is then
+/// `active` unless told otherwise), and records `connected`.
+pub async fn connect(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    tenant: TenantId,
+    actor: &Actor,
+    mut input: NewConnection,
+    credential: Option<&Credential>,
+) -> Result<(connection::Model, Option<CredentialSummary>)> {
+    let sealed = match credential {
+        Some(c) => Some(credentials::seal(keyring, tenant, input.id, c).await?),
+        None => None,
+    };
+    if sealed.is_some() && input.status == ConnectionStatus::Pending {
+        input.status = ConnectionStatus::Active;
+    }
+    let txn = repos::begin_write(db).await?;
+    let conn = connections::create(&txn, tenant, input).await?;
+    let summary = match sealed {
+        Some(s) => Some(credentials::write_sealed(&txn, s).await?),
+        None => None,
+    };
+    let details = json!({
+        "external_id": conn.external_id,
+        "credential_kind": summary.as_ref().map(|s| s.kind),
+        "is_default": conn.is_default,
+    });
+    activity::record(
+        &txn,
+        tenant,
+        actor,
+        entry(&conn, Action::Connected, details),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((conn, summary))
+}
+
+/// Updates display name, metadata and status; records `status_changed` when the status
+/// changes. `revoked` is reached only by [`disconnect`], and left only by replacing the
+/// credential.
+pub async fn update(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    actor: &Actor,
+    id: ConnectionId,
+    patch: DetailsPatch,
+) -> Result<connection::Model> {
+    if patch.status == Some(ConnectionStatus::Revoked) {
+        return Err(Error::invalid(
+            "status",
+            "use disconnect to revoke a connection",
+        ));
+    }
+    let txn = repos::begin_write(db).await?;
+    let current = connections::get_by_id(&txn, tenant, id)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    if current.status == ConnectionStatus::Revoked
+        && patch.status.is_some_and(|s| s != ConnectionStatus::Revoked)
+    {
+        return Err(Error::invalid(
+            "status",
+            "a revoked connection is reactivated by replacing its credentials",
+        ));
+    }
+    let (before, after) = connections::update_details(&txn, tenant, id, patch).await?;
+    if before.status != after.status {
+        let details = json!({ "from": before.status, "to": after.status });
+        activity::record(
+            &txn,
+            tenant,
+            actor,
+            entry(&after, Action::StatusChanged, details),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(after)
+}
+
+/// Replaces the credential; a revoked or pending connection becomes active. Records
+/// `credentials_updated`.
+pub async fn replace_credentials(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    tenant: TenantId,
+    actor: &Actor,
+    id: ConnectionId,
+    credential: &Credential,
+) -> Result<(connection::Model, CredentialSummary)> {
+    let sealed = credentials::seal(keyring, tenant, id, credential).await?;
+    let txn = repos::begin_write(db).await?;
+    let summary = credentials::write_sealed(&txn, sealed).await?;
+    let (before, after) = connections::update_details(
+        &txn,
+        tenant,
+        id,
+        DetailsPatch {
+            status: Some(ConnectionStatus::Active),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let details = json!({ "credential_kind": summary.kind, "previous_status": before.status });
+    activity::record(
+        &txn,
+        tenant,
+        actor,
+        entry(&after, Action::CredentialsUpdated, details),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((after, summary))
+}
+
+/// Makes the connection its provider's default; records `default_changed` when it was
+/// not already.
+pub async fn make_default(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    actor: &Actor,
+    id: ConnectionId,
+) -> Result<connection::Model> {
+    let txn = repos::begin_write(db).await?;
+    let before = connections::get_by_id(&txn, tenant, id)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    let after = connections::make_default(&txn, tenant, id).await?;
+    if !before.is_default {
+        activity::record(
+            &txn,
+            tenant,
+            actor,
+            entry(&after, Action::DefaultChanged, json!({})),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(after)
+}
+
+/// Destroys the credential and marks the connection `revoked` (the row stays);
+/// records `disconnected`.
+pub async fn disconnect(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    actor: &Actor,
+    id: ConnectionId,
+) -> Result<connection::Model> {
+    let txn = repos::begin_write(db).await?;
+    let destroyed = credentials::delete(&txn, tenant, id).await?;
+    let conn = connections::revoke(&txn, tenant, id).await?;
+    let details = json!({ "secrets_destroyed": destroyed });
+    activity::record(
+        &txn,
+        tenant,
+        actor,
+        entry(&conn, Action::Disconnected, details),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(conn)
+}
+
+/// Deletes the connection and its credential; records `deleted` (the log entry stays).
+pub async fn delete(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    actor: &Actor,
+    id: ConnectionId,
+) -> Result<connection::Model> {
+    let txn = repos::begin_write(db).await?;
+    let conn = connections::delete(&txn, tenant, id).await?;
+    let details = json!({ "external_id": conn.external_id });
+    activity::record(&txn, tenant, actor, entry(&conn, Action::Deleted, details)).await?;
+    txn.commit().await?;
+    Ok(conn)
+}
