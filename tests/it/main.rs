@@ -3,6 +3,7 @@
 
 mod support;
 
+mod api;
 mod catalog;
 mod cli;
 mod connections;

@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 use tempfile::TempDir;
 use url::Url;
 
+pub mod api;
 pub mod http;
 
 /// Where the tests find a PostgreSQL server allowed to create databases.

@@ -1,0 +1,769 @@
+//! The HTTP API through the real router: the whole connection lifecycle, the role ×
+//! endpoint matrix, cross-tenant access, every problem code, the activity log's
+//! transactional behaviour, and a scan of every response for secrets.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::support::TestDb;
+use crate::support::api::TestApp;
+
+const API_KEY_SECRET: &str = "sk_live_api_flow_4eC39HqLyjWDarjtT1zdp7dc";
+const NEW_SECRET: &str = "sk_live_api_flow_replaced_9f8e7d6c5b4a";
+
+fn stripe(external_id: &str, secret: &str) -> Value {
+    json!({
+        "provider": "stripe",
+        "external_id": external_id,
+        "display_name": "Stripe (EU)",
+        "metadata": { "region": "eu" },
+        "credential": { "kind": "api_key", "api_key": secret }
+    })
+}
+
+async fn the_connection_lifecycle_works_end_to_end(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let tenant = app.tenant("Acme").await;
+    let admin = app.key(&tenant, "admin").await;
+    let service = app.key(&tenant, "service").await;
+    let viewer = app.key(&tenant, "viewer").await;
+    let base = format!("/v1/tenants/{tenant}");
+
+    // Create with a credential: active, default, masked.
+    let r = app
+        .post(
+            &format!("{base}/connections"),
+            &admin,
+            stripe("acct_1", API_KEY_SECRET),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.json["status"], "active");
+    assert_eq!(r.json["is_default"], true);
+    assert_eq!(r.json["credential"]["kind"], "api_key");
+    assert_eq!(r.json["credential"]["masks"]["api_key"], "****p7dc");
+    assert!(
+        r.json["created_at"].as_str().unwrap().ends_with('Z'),
+        "RFC 3339 UTC"
+    );
+    let conn = format!("{base}/connections/{id}");
+
+    // Read it, list it, filter it.
+    let r = app.get(&conn, &viewer).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["display_name"], "Stripe (EU)");
+    let second = app
+        .post(
+            &format!("{base}/connections"),
+            &admin,
+            json!({"provider": "slack", "external_id": "T1"}),
+        )
+        .await;
+    assert_eq!(second.json["status"], "pending");
+    assert!(second.json["credential"].is_null());
+    let r = app
+        .get(&format!("{base}/connections?provider=stripe"), &viewer)
+        .await;
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 1);
+    let r = app
+        .get(&format!("{base}/connections?status=pending"), &viewer)
+        .await;
+    assert_eq!(r.json["items"][0]["provider"], "slack");
+    let r = app
+        .get(&format!("{base}/connections?health=healthy"), &viewer)
+        .await;
+    assert!(r.json["items"].as_array().unwrap().is_empty());
+    let r = app
+        .get(&format!("{base}/connections?limit=1"), &viewer)
+        .await;
+    let cursor = r.json["next_cursor"].as_str().unwrap().to_owned();
+    let r = app
+        .get(
+            &format!("{base}/connections?limit=1&cursor={cursor}"),
+            &viewer,
+        )
+        .await;
+    assert_eq!(r.json["items"][0]["provider"], "slack");
+    assert!(r.json["next_cursor"].is_null());
+
+    // The credential read: service only, the one response with the secret.
+    let r = app.get(&format!("{conn}/credentials"), &service).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["kind"], "api_key");
+    assert_eq!(r.json["fields"]["api_key"], API_KEY_SECRET);
+
+    // Update, replace the credential, make default, integrations.
+    let r = app
+        .call(
+            Method::PATCH,
+            &conn,
+            Some(&admin),
+            Some(json!({"display_name": null, "status": "error"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert!(r.json["display_name"].is_null());
+    assert_eq!(r.json["status"], "error");
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("{conn}/credentials"),
+            Some(&admin),
+            Some(json!({"kind": "api_key", "api_key": NEW_SECRET})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["status"], "active");
+    let other = app
+        .post(
+            &format!("{base}/connections"),
+            &admin,
+            stripe("acct_2", "sk_live_other_account_000000"),
+        )
+        .await;
+    let other_id = other.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(other.json["is_default"], false);
+    let r = app
+        .post(
+            &format!("{base}/connections/{other_id}/default"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["is_default"], true);
+    let r = app.get(&format!("{base}/integrations"), &viewer).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let items = r.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), connvault::catalog::KNOWN_PROVIDERS.len());
+    let stripe_row = items.iter().find(|i| i["provider"] == "stripe").unwrap();
+    assert_eq!(stripe_row["connected"], true);
+    assert_eq!(stripe_row["connection_count"], 2);
+    assert_eq!(stripe_row["default_connection"]["id"], other_id.as_str());
+    assert_eq!(
+        stripe_row["default_connection"]["credential"]["masks"]["api_key"],
+        "****0000"
+    );
+    let github_row = items.iter().find(|i| i["provider"] == "github").unwrap();
+    assert_eq!(github_row["connected"], false);
+    assert!(github_row["default_connection"].is_null());
+
+    // Disconnect: credential destroyed, revoked, row kept.
+    let r = app
+        .post(&format!("{conn}/disconnect"), &admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["status"], "revoked");
+    let r = app.get(&format!("{conn}/credentials"), &service).await;
+    r.problem(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(app.get(&conn, &viewer).await.json["status"], "revoked");
+
+    // Delete: gone, but its activity stays.
+    let r = app.call(Method::DELETE, &conn, Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    app.get(&conn, &viewer)
+        .await
+        .problem(StatusCode::NOT_FOUND, "not_found");
+    let r = app
+        .get(&format!("{base}/activity?connection_id={id}"), &viewer)
+        .await;
+    let actions: Vec<&str> = r.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "deleted",
+            "disconnected",
+            "credentials_updated",
+            "status_changed",
+            "connected"
+        ],
+        "newest first"
+    );
+    let r = app
+        .get(&format!("{base}/activity?action=default_changed"), &viewer)
+        .await;
+    let items = r.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["actor_name"], "admin key");
+    assert!(items[0]["actor_key_id"].is_string());
+    let r = app.get(&format!("{base}/activity?limit=2"), &viewer).await;
+    let cursor = r.json["next_cursor"].as_str().unwrap().to_owned();
+    let r2 = app
+        .get(&format!("{base}/activity?limit=2&cursor={cursor}"), &viewer)
+        .await;
+    assert_ne!(r.json["items"][0]["id"], r2.json["items"][0]["id"]);
+
+    assert_no_secret_outside_credential_reads(
+        &app,
+        &[API_KEY_SECRET, NEW_SECRET, "sk_live_other_account_000000"],
+    );
+}
+
+/// Every response body except the credential reads is free of the secrets written.
+fn assert_no_secret_outside_credential_reads(app: &TestApp, secrets: &[&str]) {
+    let bodies = app.bodies.lock().unwrap();
+    assert!(bodies.len() > 10);
+    for (label, body) in bodies.iter() {
+        if label.starts_with("GET ") && label.ends_with("/credentials") {
+            continue;
+        }
+        for secret in secrets {
+            assert!(!body.contains(secret), "{label} returned a secret");
+        }
+        assert!(!body.contains("ciphertext"), "{label} mentions ciphertext");
+    }
+}
+
+async fn api_keys_are_shown_once_stored_hashed_and_revocable(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let tenant = app.tenant("Acme").await;
+    let r = app
+        .post(
+            &format!("/v1/tenants/{tenant}/api-keys"),
+            &app.operator,
+            json!({"name": "ci", "role": "service"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let secret = r.json["secret"].as_str().unwrap().to_owned();
+    let key_id = r.json["id"].as_str().unwrap().to_owned();
+    assert!(
+        secret.starts_with("cv_") && secret.len() >= 3 + 43,
+        "256 bits, base64url"
+    );
+    assert!(secret.starts_with(r.json["prefix"].as_str().unwrap()));
+    let list = app
+        .get(&format!("/v1/tenants/{tenant}/api-keys"), &app.operator)
+        .await;
+    assert_eq!(list.json["items"][0]["id"], key_id.as_str());
+    assert!(
+        !list.json.to_string().contains(&secret),
+        "listing never shows the secret"
+    );
+    assert_eq!(
+        app.get(&format!("/v1/tenants/{tenant}"), &secret)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/tenants/{tenant}/api-keys/{key_id}"),
+            Some(&app.operator),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    app.get(&format!("/v1/tenants/{tenant}"), &secret)
+        .await
+        .problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/tenants/{tenant}/api-keys/{key_id}"),
+            Some(&app.operator),
+            None,
+        )
+        .await;
+    r.problem(StatusCode::NOT_FOUND, "not_found");
+
+    // Operator keys.
+    let r = app
+        .post(
+            "/v1/api-keys",
+            &app.operator,
+            json!({"name": "second operator"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let op2 = r.json["secret"].as_str().unwrap().to_owned();
+    assert_eq!(app.get("/v1/tenants", &op2).await.status, StatusCode::OK);
+    let r = app.get("/v1/api-keys", &op2).await;
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 2);
+}
+
+/// Who may call what: every endpoint against every kind of caller.
+async fn the_role_matrix_holds_for_every_endpoint(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let tenant = app.tenant("Acme").await;
+    let other_tenant = app.tenant("Globex").await;
+    let admin = app.key(&tenant, "admin").await;
+    let service = app.key(&tenant, "service").await;
+    let viewer = app.key(&tenant, "viewer").await;
+    let foreign_admin = app.key(&other_tenant, "admin").await;
+    let base = format!("/v1/tenants/{tenant}");
+
+    // Callers, in column order: operator, admin, service, viewer, other tenant's admin, no key.
+    let callers: Vec<Option<&str>> = vec![
+        Some(&app.operator),
+        Some(&admin),
+        Some(&service),
+        Some(&viewer),
+        Some(&foreign_admin),
+        None,
+    ];
+    // A fresh connection per row, so destructive calls do not disturb later rows.
+    let mut rows: Vec<(Method, &str, Option<Value>, [u16; 6])> = vec![
+        (Method::GET, "{base}", None, [200, 200, 200, 200, 404, 401]),
+        (
+            Method::GET,
+            "/v1/tenants",
+            None,
+            [200, 403, 403, 403, 403, 401],
+        ),
+        (
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({"name": "x"})),
+            [201, 403, 403, 403, 403, 401],
+        ),
+        (
+            Method::GET,
+            "/v1/providers",
+            None,
+            [200, 200, 200, 200, 200, 401],
+        ),
+        (
+            Method::GET,
+            "/v1/providers/github",
+            None,
+            [200, 200, 200, 200, 200, 401],
+        ),
+        (
+            Method::GET,
+            "{base}/api-keys",
+            None,
+            [200, 200, 403, 403, 404, 401],
+        ),
+        (
+            Method::POST,
+            "{base}/api-keys",
+            Some(json!({"name": "k", "role": "viewer"})),
+            [201, 201, 403, 403, 404, 401],
+        ),
+        (
+            Method::GET,
+            "/v1/api-keys",
+            None,
+            [200, 403, 403, 403, 403, 401],
+        ),
+        (
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "op"})),
+            [201, 403, 403, 403, 403, 401],
+        ),
+        (
+            Method::GET,
+            "{base}/connections",
+            None,
+            [200, 200, 200, 200, 404, 401],
+        ),
+        (
+            Method::POST,
+            "{base}/connections",
+            Some(json!({"provider": "slack", "external_id": "NEW"})),
+            [201, 201, 403, 403, 404, 401],
+        ),
+        (Method::GET, "{conn}", None, [200, 200, 200, 200, 404, 401]),
+        (
+            Method::PATCH,
+            "{conn}",
+            Some(json!({"display_name": "x"})),
+            [200, 200, 403, 403, 404, 401],
+        ),
+        (
+            Method::GET,
+            "{conn}/credentials",
+            None,
+            [403, 403, 200, 403, 404, 401],
+        ),
+        (
+            Method::PUT,
+            "{conn}/credentials",
+            Some(json!({"kind": "api_key", "api_key": "sk_live_matrix_000000000"})),
+            [200, 200, 403, 403, 404, 401],
+        ),
+        (
+            Method::POST,
+            "{conn}/default",
+            Some(json!({})),
+            [200, 200, 403, 403, 404, 401],
+        ),
+        (
+            Method::POST,
+            "{conn}/disconnect",
+            Some(json!({})),
+            [200, 200, 403, 403, 404, 401],
+        ),
+        (
+            Method::DELETE,
+            "{conn}",
+            None,
+            [204, 204, 403, 403, 404, 401],
+        ),
+        (
+            Method::GET,
+            "{base}/integrations",
+            None,
+            [200, 200, 200, 200, 404, 401],
+        ),
+        (
+            Method::GET,
+            "{base}/activity",
+            None,
+            [200, 200, 200, 200, 404, 401],
+        ),
+    ];
+    let upsert = json!({"display_name": "Acme CRM", "auth_modes": ["api_key"]});
+    rows.push((
+        Method::PUT,
+        "/v1/providers/acme-crm",
+        Some(upsert),
+        [200, 403, 403, 403, 403, 401],
+    ));
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for (method, template, body, expected) in rows {
+        for (caller, want) in callers.iter().zip(expected) {
+            n += 1;
+            let created = app
+                .post(&format!("{base}/connections"), &admin, json!({
+                    "provider": "stripe", "external_id": format!("acct_{n}"),
+                    "credential": {"kind": "api_key", "api_key": format!("sk_live_matrix_{n:012}")}
+                }))
+                .await;
+            let conn = format!(
+                "{base}/connections/{}",
+                created.json["id"].as_str().unwrap()
+            );
+            let path = template.replace("{conn}", &conn).replace("{base}", &base);
+            let body = body.clone().map(|b| {
+                let text = b.to_string().replace("NEW", &format!("NEW{n}"));
+                serde_json::from_str::<Value>(&text).unwrap()
+            });
+            let r = app.call(method.clone(), &path, *caller, body).await;
+            if r.status.as_u16() != want {
+                failures.push(format!(
+                    "{method} {template} caller#{}: want {want}, got {} {}",
+                    callers.iter().position(|c| c == caller).unwrap(),
+                    r.status,
+                    r.json
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+async fn another_tenant_sees_nothing_by_id_filter_or_cursor(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let a = app.tenant("A").await;
+    let b = app.tenant("B").await;
+    let a_admin = app.key(&a, "admin").await;
+    let b_admin = app.key(&b, "admin").await;
+    let b_service = app.key(&b, "service").await;
+    let mut a_ids = Vec::new();
+    for i in 0..3 {
+        let r = app
+            .post(
+                &format!("/v1/tenants/{a}/connections"),
+                &a_admin,
+                stripe(&format!("a{i}"), &format!("sk_live_tenant_a_{i}_00000000")),
+            )
+            .await;
+        a_ids.push(r.json["id"].as_str().unwrap().to_owned());
+    }
+    app.post(
+        &format!("/v1/tenants/{b}/connections"),
+        &b_admin,
+        stripe("b0", "sk_live_tenant_b_0_00000000"),
+    )
+    .await;
+
+    // By id, under B's path and under A's path with B's key: 404 either way.
+    for id in &a_ids {
+        app.get(&format!("/v1/tenants/{b}/connections/{id}"), &b_admin)
+            .await
+            .problem(StatusCode::NOT_FOUND, "not_found");
+        app.get(
+            &format!("/v1/tenants/{b}/connections/{id}/credentials"),
+            &b_service,
+        )
+        .await
+        .problem(StatusCode::NOT_FOUND, "not_found");
+        app.get(&format!("/v1/tenants/{a}/connections/{id}"), &b_admin)
+            .await
+            .problem(StatusCode::NOT_FOUND, "not_found");
+        let r = app
+            .call(
+                Method::DELETE,
+                &format!("/v1/tenants/{b}/connections/{id}"),
+                Some(&b_admin),
+                None,
+            )
+            .await;
+        r.problem(StatusCode::NOT_FOUND, "not_found");
+    }
+    // A missing tenant looks the same as a foreign one.
+    let ghost = uuid::Uuid::new_v4();
+    let foreign = app
+        .get(&format!("/v1/tenants/{a}/connections"), &b_admin)
+        .await;
+    let missing = app
+        .get(&format!("/v1/tenants/{ghost}/connections"), &b_admin)
+        .await;
+    assert_eq!(foreign.json, missing.json);
+    // By list filter and by cursor: B's list holds only B's rows.
+    let r = app
+        .get(&format!("/v1/tenants/{a}/connections?limit=1"), &a_admin)
+        .await;
+    let cursor = r.json["next_cursor"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/v1/tenants/{b}/connections?provider=stripe"),
+        format!("/v1/tenants/{b}/connections?cursor={cursor}"),
+        format!("/v1/tenants/{b}/activity"),
+    ] {
+        let r = app.get(&path, &b_admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        for item in r.json["items"].as_array().unwrap() {
+            assert_eq!(item["tenant_id"], b.as_str(), "{path}");
+        }
+    }
+    // A conflict names only the caller's own tuple: B can hold A's external account.
+    let r = app
+        .post(
+            &format!("/v1/tenants/{b}/connections"),
+            &b_admin,
+            stripe("a0", "sk_live_tenant_b_dup_0000000"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let r = app
+        .post(
+            &format!("/v1/tenants/{b}/connections"),
+            &b_admin,
+            stripe("a0", "sk_live_tenant_b_dup_0000000"),
+        )
+        .await;
+    r.problem(StatusCode::CONFLICT, "duplicate_connection");
+    assert!(r.json["detail"].as_str().unwrap().contains("\"a0\""));
+}
+
+async fn every_error_is_a_problem_with_a_stable_code(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let tenant = app.tenant("Acme").await;
+    let admin = app.key(&tenant, "admin").await;
+    let viewer = app.key(&tenant, "viewer").await;
+    let base = format!("/v1/tenants/{tenant}");
+    let raw = |method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>| {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"));
+        if let Some(ct) = content_type {
+            b = b.header(header::CONTENT_TYPE, ct);
+        }
+        b.body(Body::from(body)).unwrap()
+    };
+    let path = format!("{base}/connections");
+    app.send(
+        raw(
+            "POST",
+            &path,
+            Some("application/json"),
+            b"{\"provider\": ".to_vec(),
+        ),
+        "malformed",
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST, "malformed_json");
+    app.send(
+        raw("POST", &path, Some("text/plain"), b"{}".to_vec()),
+        "415",
+    )
+    .await
+    .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let huge = format!(
+        "{{\"provider\":\"slack\",\"external_id\":\"{}\"}}",
+        "x".repeat(connvault::http::BODY_LIMIT)
+    );
+    app.send(
+        raw("POST", &path, Some("application/json"), huge.into_bytes()),
+        "413",
+    )
+    .await
+    .problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let r = app
+        .post(
+            &path,
+            &admin,
+            json!({"provider": "slack", "external_id": "T1", "colour": "red"}),
+        )
+        .await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field");
+    assert_eq!(r.json["field"], "colour");
+    let r = app
+        .post(
+            &path,
+            &admin,
+            json!({"provider": "slack", "external_id": ""}),
+        )
+        .await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.json["field"], "external_id");
+    let r = app
+        .post(
+            &path,
+            &admin,
+            json!({"provider": "Not A Slug", "external_id": "x"}),
+        )
+        .await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_slug");
+    assert_eq!(r.json["field"], "provider");
+    let r = app
+        .post(
+            &path,
+            &admin,
+            json!({"provider": "myspace", "external_id": "x"}),
+        )
+        .await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_provider");
+    let r = app.post(&path, &admin, json!({"provider": "stripe", "external_id": "x", "credential": {"kind": "api_key", "api_key": ""}})).await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.json["field"], "api_key");
+    assert_eq!(app.t.count("connections").await, 0, "nothing half-written");
+    assert_eq!(app.t.count("activity_log").await, 0);
+    let r = app
+        .post(
+            &path,
+            &admin,
+            json!({"provider": "stripe", "external_id": "x", "credential": {"kind": "password"}}),
+        )
+        .await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.get(&format!("{base}/connections/not-a-uuid"), &viewer)
+        .await
+        .problem(StatusCode::BAD_REQUEST, "invalid_id");
+    app.get("/v1/tenants/123", &viewer)
+        .await
+        .problem(StatusCode::BAD_REQUEST, "invalid_id");
+    app.get(
+        &format!("{base}/connections/{}", uuid::Uuid::new_v4()),
+        &viewer,
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND, "not_found");
+    app.get(&format!("{base}/connections?cursor=garbage!"), &viewer)
+        .await
+        .problem(StatusCode::BAD_REQUEST, "invalid_cursor");
+    app.get(&format!("{base}/connections?status=zombie"), &viewer)
+        .await
+        .problem(StatusCode::BAD_REQUEST, "invalid_query");
+    app.get(&format!("{base}/activity?action=exploded"), &viewer)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.get("/v1/nothing-here", &viewer)
+        .await
+        .problem(StatusCode::NOT_FOUND, "not_found");
+    app.call(Method::GET, &path, None, None)
+        .await
+        .problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+    app.call(Method::GET, &path, Some("cv_not_a_real_key"), None)
+        .await
+        .problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let r = app
+        .post(
+            &path,
+            &viewer,
+            json!({"provider": "slack", "external_id": "T1"}),
+        )
+        .await;
+    r.problem(StatusCode::FORBIDDEN, "forbidden");
+    app.post(
+        &path,
+        &admin,
+        json!({"provider": "slack", "external_id": "T1"}),
+    )
+    .await;
+    let r = app
+        .post(
+            &path,
+            &admin,
+            json!({"provider": "slack", "external_id": "T1"}),
+        )
+        .await;
+    r.problem(StatusCode::CONFLICT, "duplicate_connection");
+    assert!(r.json["detail"].as_str().unwrap().contains("slack"));
+    assert_eq!(app.t.count("connections").await, 1);
+    assert_eq!(
+        app.t.count("activity_log").await,
+        1,
+        "the refused duplicate left no activity"
+    );
+}
+
+async fn an_activity_entry_commits_or_rolls_back_with_its_change(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let tenant = app.tenant("Acme").await;
+    let admin = app.key(&tenant, "admin").await;
+    let r = app
+        .post(
+            &format!("/v1/tenants/{tenant}/connections"),
+            &admin,
+            stripe("acct", API_KEY_SECRET),
+        )
+        .await;
+    let conn = format!(
+        "/v1/tenants/{tenant}/connections/{}",
+        r.json["id"].as_str().unwrap()
+    );
+    assert_eq!(app.t.count("activity_log").await, 1);
+
+    // Make every activity insert fail: the change it would record must not happen.
+    app.t
+        .exec("ALTER TABLE activity_log RENAME TO activity_log_away")
+        .await
+        .unwrap();
+    let r = app
+        .post(&format!("{conn}/disconnect"), &admin, json!({}))
+        .await;
+    r.problem(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+    assert!(
+        !r.json.to_string().contains("activity_log"),
+        "a 500 says nothing internal"
+    );
+    app.t
+        .exec("ALTER TABLE activity_log_away RENAME TO activity_log")
+        .await
+        .unwrap();
+    let r = app.get(&conn, &admin).await;
+    assert_eq!(r.json["status"], "active", "the disconnect rolled back");
+    assert_eq!(
+        r.json["credential"]["kind"], "api_key",
+        "the credential is still there"
+    );
+    assert_eq!(app.t.count("activity_log").await, 1);
+
+    // And with the log in place both land together.
+    app.post(&format!("{conn}/disconnect"), &admin, json!({}))
+        .await;
+    assert_eq!(app.t.count("activity_log").await, 2);
+}
+
+crate::on_both_backends!(
+    the_connection_lifecycle_works_end_to_end,
+    api_keys_are_shown_once_stored_hashed_and_revocable,
+    the_role_matrix_holds_for_every_endpoint,
+    another_tenant_sees_nothing_by_id_filter_or_cursor,
+    every_error_is_a_problem_with_a_stable_code,
+    an_activity_entry_commits_or_rolls_back_with_its_change,
+);

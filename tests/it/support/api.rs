@@ -1,0 +1,148 @@
+//! `TestApp`: the real router over a test database, with an operator key, and a
+//! helper that records every response body for the secret scan.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use connvault::http::{AppState, router};
+use connvault::models::api_key::Role;
+use connvault::repositories::api_keys;
+use http_body_util::BodyExt;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::TestDb;
+
+pub struct TestApp {
+    pub t: TestDb,
+    pub app: Router,
+    pub operator: String,
+    /// Every response body seen, with the request that produced it.
+    pub bodies: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub json: Value,
+}
+
+impl TestApp {
+    pub async fn new(t: TestDb) -> Self {
+        let keyring = t.keyring().await;
+        let app = router(AppState {
+            db: t.db.clone(),
+            keyring,
+        });
+        let operator = api_keys::create(&t.db, None, Role::Operator, "test operator")
+            .await
+            .unwrap()
+            .secret
+            .expose_secret()
+            .to_owned();
+        Self {
+            t,
+            app,
+            operator,
+            bodies: Default::default(),
+        }
+    }
+
+    /// Sends a request; `body` is sent as JSON when present.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut builder = Request::builder().method(method.clone()).uri(path);
+        if let Some(key) = key {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let request = match body {
+            Some(b) => builder
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => builder.body(Body::empty()),
+        }
+        .unwrap();
+        self.send(request, &format!("{method} {path}")).await
+    }
+
+    /// Sends a prepared request.
+    pub async fn send(&self, request: Request<Body>, label: &str) -> Response {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        self.bodies
+            .lock()
+            .unwrap()
+            .push((label.to_owned(), text.clone()));
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Response {
+            status,
+            content_type,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Response {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    /// A tenant made through the API; returns its id.
+    pub async fn tenant(&self, name: &str) -> String {
+        let r = self
+            .post(
+                "/v1/tenants",
+                &self.operator,
+                serde_json::json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+        r.json["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A key of `tenant` with `role`, made through the API; returns the secret.
+    pub async fn key(&self, tenant: &str, role: &str) -> String {
+        let r = self
+            .post(
+                &format!("/v1/tenants/{tenant}/api-keys"),
+                &self.operator,
+                serde_json::json!({ "name": format!("{role} key"), "role": role }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+        r.json["secret"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Response {
+    /// Asserts a problem response with this status and code.
+    pub fn problem(&self, status: StatusCode, code: &str) -> &Self {
+        assert_eq!(self.status, status, "{}", self.json);
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "{}",
+            self.json
+        );
+        assert_eq!(self.json["code"], code, "{}", self.json);
+        assert_eq!(self.json["status"], status.as_u16());
+        self
+    }
+}
