@@ -183,18 +183,28 @@ async fn explain_sqlite(t: &TestDb, tenant: TenantId) -> String {
 }
 
 async fn explain_postgres(t: &TestDb, tenant: TenantId) -> String {
+    let other = crate::support::tenant(t).await;
     let sql = LIST_SQL
         .replace("{t}", &format!("'{}'", tenant.as_uuid()))
         .replace("{c}", "'2020-01-01T00:00:00+00:00'")
         .replace("{i}", "'00000000-0000-0000-0000-000000000000'");
-    // A handful of rows would make any plan a sequential scan; ask what the planner
-    // does when scanning the table is expensive, as it is at production size.
-    let txn = sea_orm::TransactionTrait::begin(&t.db).await.unwrap();
-    txn.execute_unprepared("SET LOCAL enable_seqscan = off")
-        .await
-        .unwrap();
-    let rows = txn
-        .query_all_raw(Statement::from_string(
+    // Planner choices need realistic statistics: thousands of rows over several
+    // providers and tenants, analysed.
+    t.exec(&format!(
+        "INSERT INTO connections (id, tenant_id, provider_slug, external_id, status, health_status, \
+         is_default, scopes_granted, metadata, created_at, updated_at) \
+         SELECT gen_random_uuid(), CASE WHEN g % 4 = 0 THEN '{}'::uuid ELSE '{}'::uuid END, \
+         (ARRAY['slack','github','gitlab','stripe','zoom','notion','google','linear'])[1 + (g % 8)], \
+         'bulk-' || g, 'active', 'unknown', false, '[]', '{{}}', now() - (g || ' seconds')::interval, now() \
+         FROM generate_series(1, 20000) g",
+        tenant.as_uuid(),
+        other.as_uuid()
+    ))
+    .await
+    .unwrap();
+    t.exec("ANALYZE connections").await.unwrap();
+    let rows =
+        t.db.query_all_raw(Statement::from_string(
             t.db_backend(),
             format!("EXPLAIN SELECT * {sql}"),
         ))
