@@ -481,3 +481,62 @@ async fn keys_commands_rotate_reencrypt_retire_and_rewrap() {
     };
     assert_eq!(secrecy::ExposeSecret::expose_secret(&api_key), secret);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_install_bootstraps_itself_with_api_key_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        run(connvault(dir.path()).args(["api-key", "create", "--operator", "--name", "bootstrap"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let operator = stdout(&out).trim().to_owned();
+    assert!(operator.starts_with("cv_"));
+    assert!(
+        !stderr(&out).contains(&operator),
+        "the secret is printed once, on stdout"
+    );
+    let out = run(connvault(dir.path()).args(["tenant", "create", "--name", "Acme"]));
+    let tenant = stdout(&out).trim().to_owned();
+    let out = run(connvault(dir.path()).args([
+        "api-key", "create", "--tenant", &tenant, "--role", "service", "--name", "backend",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let service = stdout(&out).trim().to_owned();
+    let out = run(connvault(dir.path()).args([
+        "api-key", "create", "--tenant", &tenant, "--role", "operator", "--name", "x",
+    ]));
+    assert!(!out.status.success());
+    let out =
+        run(connvault(dir.path()).args(["api-key", "create", "--tenant", "nope", "--name", "x"]));
+    assert!(!out.status.success());
+
+    let server = spawn_serve(dir.path(), &[]).await;
+    let get = |path: String, key: String| {
+        let addr = server.addr.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let req = format!(
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+            );
+            tokio::io::AsyncWriteExt::write_all(&mut stream, req.as_bytes())
+                .await
+                .unwrap();
+            let mut raw = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut raw)
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&raw).into_owned()
+        }
+    };
+    let response = get("/v1/tenants".into(), operator.clone()).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(&tenant));
+    assert!(
+        response.to_ascii_lowercase().contains("x-request-id"),
+        "{response}"
+    );
+    let response = get(format!("/v1/tenants/{tenant}/connections"), service.clone()).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let response = get("/v1/tenants".into(), service).await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    server.interrupt().await;
+}
