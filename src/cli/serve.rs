@@ -33,15 +33,9 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = ?db.get_database_backend(), "connvault listening on http://{addr}");
 
-    axum::serve(
-        listener,
-        http::router(AppState {
-            db: db.clone(),
-            keyring,
-        }),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    axum::serve(listener, http::router(AppState::new(db.clone(), keyring)))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     db.close().await?;
     tracing::info!("connvault stopped");
     Ok(())

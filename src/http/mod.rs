@@ -7,6 +7,7 @@ mod connections;
 pub mod error;
 mod extract;
 mod health;
+pub mod metrics;
 mod providers;
 mod tenants;
 pub mod views;
@@ -15,6 +16,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::routing::{delete, get, post};
+use std::sync::Arc;
+
 use sea_orm::DatabaseConnection;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -29,6 +32,17 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     pub db: DatabaseConnection,
     pub keyring: Keyring,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    pub fn new(db: DatabaseConnection, keyring: Keyring) -> Self {
+        Self {
+            db,
+            keyring,
+            metrics: Default::default(),
+        }
+    }
 }
 
 /// The whole router.
@@ -71,6 +85,8 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{connection}/disconnect"), post(connections::disconnect))
         .route(&format!("{tenant}/integrations"), get(activity::integrations))
         .route(&format!("{tenant}/activity"), get(activity::list))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .route("/metrics", get(metrics::render))
         .fallback(|| async { error::ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

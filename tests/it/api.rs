@@ -766,6 +766,7 @@ crate::on_both_backends!(
     another_tenant_sees_nothing_by_id_filter_or_cursor,
     every_error_is_a_problem_with_a_stable_code,
     an_activity_entry_commits_or_rolls_back_with_its_change,
+    metrics_count_requests_by_route_template_and_status,
 );
 
 /// Captures every log event of a whole API session (request spans included) and
@@ -836,4 +837,35 @@ async fn logs_of_an_api_session_hold_no_secret() {
     ] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
+}
+
+async fn metrics_count_requests_by_route_template_and_status(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let tenant = app.tenant("Acme").await;
+    let viewer = app.key(&tenant, "viewer").await;
+    for _ in 0..3 {
+        app.get(&format!("/v1/tenants/{tenant}"), &viewer).await;
+    }
+    app.get(&format!("/v1/tenants/{}", uuid::Uuid::new_v4()), &viewer)
+        .await;
+    let response = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert!(response.content_type.starts_with("text/plain"));
+    let bodies = app.bodies.lock().unwrap();
+    let text = &bodies.last().unwrap().1;
+    assert!(
+        text.contains("connvault_http_requests_total{method=\"GET\",route=\"/v1/tenants/{tenant_id}\",status=\"200\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"/v1/tenants/{tenant_id}\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("connvault_http_request_duration_seconds_count{method=\"GET\",route=\"/v1/tenants/{tenant_id}\",status=\"200\"} 3"));
+    assert!(text.contains("le=\"+Inf\"} 3"));
+    assert!(
+        !text.contains(&tenant),
+        "labels hold route templates, not ids"
+    );
+    assert!(text.contains("connvault_db_pool_connections "));
 }

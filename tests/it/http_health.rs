@@ -7,10 +7,7 @@ use crate::support::TestDb;
 use crate::support::http::get_json;
 
 async fn healthz_and_readyz_answer_when_the_database_does(t: TestDb) {
-    let app = router(AppState {
-        db: t.db.clone(),
-        keyring: t.keyring().await,
-    });
+    let app = router(AppState::new(t.db.clone(), t.keyring().await));
     let (status, body) = get_json(&app, "/healthz").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
@@ -20,10 +17,7 @@ async fn healthz_and_readyz_answer_when_the_database_does(t: TestDb) {
 }
 
 async fn readyz_reports_unavailable_when_the_database_is_gone(t: TestDb) {
-    let app = router(AppState {
-        db: t.db.clone(),
-        keyring: t.keyring().await,
-    });
+    let app = router(AppState::new(t.db.clone(), t.keyring().await));
     t.db.clone().close().await.unwrap();
     let (status, body) = get_json(&app, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

@@ -33,10 +33,7 @@ pub struct Response {
 impl TestApp {
     pub async fn new(t: TestDb) -> Self {
         let keyring = t.keyring().await;
-        let app = router(AppState {
-            db: t.db.clone(),
-            keyring,
-        });
+        let app = router(AppState::new(t.db.clone(), keyring));
         let operator = api_keys::create(&t.db, None, Role::Operator, "test operator")
             .await
             .unwrap()
