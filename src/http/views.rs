@@ -15,13 +15,13 @@ use crate::models::json::{AuthMode, HealthCheck};
 use crate::models::{provider, tenant};
 use crate::services::credentials::{Credential, CredentialKind, CredentialSummary};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TenantView {
     pub id: Uuid,
     pub name: String,
@@ -38,7 +38,7 @@ impl From<tenant::Model> for TenantView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     pub id: Uuid,
     pub tenant_id: Option<Uuid>,
@@ -64,7 +64,7 @@ impl From<api_key::Model> for ApiKeyView {
 }
 
 /// The one response that carries an API key's secret: its creation.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedApiKeyView {
     #[serde(flatten)]
     pub key: ApiKeyView,
@@ -72,7 +72,7 @@ pub struct CreatedApiKeyView {
     pub secret: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProviderView {
     pub slug: String,
     pub display_name: String,
@@ -82,6 +82,7 @@ pub struct ProviderView {
     pub default_scopes: Vec<String>,
     pub health_check: Option<HealthCheck>,
     pub docs_url: Option<String>,
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -105,7 +106,7 @@ impl From<provider::Model> for ProviderView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CredentialView {
     pub kind: CredentialKind,
     /// Per field: `****` and at most the last four characters.
@@ -123,13 +124,13 @@ impl From<CredentialSummary> for CredentialView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LastErrorView {
     pub reason_code: String,
     pub message: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ConnectionView {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -143,6 +144,7 @@ pub struct ConnectionView {
     pub token_expires_at: Option<DateTime<Utc>>,
     pub last_health_check_at: Option<DateTime<Utc>>,
     pub last_error: Option<LastErrorView>,
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub credential: Option<CredentialView>,
     pub created_at: DateTime<Utc>,
@@ -176,7 +178,7 @@ impl ConnectionView {
 }
 
 /// The decrypted credential: the only response body that holds secrets.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CredentialSecretView {
     pub connection_id: Uuid,
     pub kind: CredentialKind,
@@ -199,7 +201,7 @@ impl CredentialSecretView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ActivityView {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -208,6 +210,7 @@ pub struct ActivityView {
     pub action: Action,
     pub actor_key_id: Option<Uuid>,
     pub actor_name: String,
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
@@ -229,7 +232,7 @@ impl From<activity::Model> for ActivityView {
 }
 
 /// One catalog provider as this tenant sees it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IntegrationView {
     pub provider: String,
     pub display_name: String,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct StringList(pub Vec<String>);
 
 /// How a provider authenticates a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMode {
     /// OAuth 2.0 authorization code grant (with PKCE), on behalf of a user.
@@ -53,7 +53,9 @@ pub struct AuthModes(pub Vec<AuthMode>);
 
 /// The request that tells whether a connection's credential still works
 /// (for example `GET https://api.github.com/user`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult, utoipa::ToSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     pub method: String,

@@ -25,7 +25,7 @@ use crate::repositories;
 pub const SECRET_MAX_LEN: usize = 16 * 1024;
 
 /// The kinds of credential the catalog's auth modes need.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     /// OAuth 2.0 access token, and refresh token when the provider issues one.
@@ -65,29 +65,39 @@ impl CredentialKind {
 /// Secret material of a connection. Every secret is a `SecretString`: `Debug` prints
 /// `[REDACTED]`, and the memory is zeroed on drop. It deserializes from the API's
 /// `{"kind": "api_key", "api_key": "…"}` form, and never serializes.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Credential {
     Oauth2 {
+        #[schema(value_type = String)]
         access_token: SecretString,
         #[serde(default)]
+        #[schema(value_type = Option<String>)]
         refresh_token: Option<SecretString>,
     },
     ClientCredentials {
+        #[schema(value_type = String)]
         client_id: SecretString,
+        #[schema(value_type = String)]
         client_secret: SecretString,
         #[serde(default)]
+        #[schema(value_type = Option<String>)]
         access_token: Option<SecretString>,
     },
     ApiKey {
+        #[schema(value_type = String)]
         api_key: SecretString,
     },
     Basic {
+        #[schema(value_type = String)]
         username: SecretString,
+        #[schema(value_type = String)]
         password: SecretString,
     },
     RepositoryToken {
+        #[schema(value_type = String)]
         access_token: SecretString,
+        #[schema(value_type = String)]
         webhook_secret: SecretString,
     },
 }
