@@ -167,6 +167,20 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
+        // The target of composite foreign keys from tenant-owned child rows, so that a
+        // child can never name one tenant and point at another tenant's connection.
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_connections_tenant_id")
+                    .table(Connections::Table)
+                    .col(Connections::TenantId)
+                    .col(Connections::Id)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+
         // At most one default per (tenant, provider): a partial unique index.
         manager
             .create_index(

@@ -24,6 +24,7 @@ enum CredentialSecrets {
 enum Connections {
     Table,
     Id,
+    TenantId,
     AccessTokenCiphertext,
     RefreshTokenCiphertext,
 }
@@ -99,8 +100,11 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_credential_secrets_connection")
-                            .from(CredentialSecrets::Table, CredentialSecrets::ConnectionId)
-                            .to(Connections::Table, Connections::Id)
+                            .from(
+                                CredentialSecrets::Table,
+                                (CredentialSecrets::TenantId, CredentialSecrets::ConnectionId),
+                            )
+                            .to(Connections::Table, (Connections::TenantId, Connections::Id))
                             .on_delete(ForeignKeyAction::Cascade),
                     )
                     .foreign_key(

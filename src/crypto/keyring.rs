@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::{KeyInit, OsRng};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -32,6 +33,10 @@ use crate::repositories;
 /// Encryptions reserved per database round trip.
 const RESERVATION_BLOCK: u64 = 256;
 
+/// How long a reserved block may be used before the key's state is checked again, so a
+/// process notices within this time that another one rotated the key.
+const RESERVATION_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Tunables of the keyring.
 #[derive(Clone, Copy, Debug)]
 pub struct KeyringOptions {
@@ -42,6 +47,8 @@ pub struct KeyringOptions {
 impl KeyringOptions {
     /// 2^28 encryptions per key: a 16th of the 2^32 bound for random-nonce AES-GCM.
     pub const DEFAULT_ROTATE_AFTER: u64 = 1 << 28;
+    /// The largest accepted limit, 2^30: a quarter of that bound.
+    pub const MAX_ROTATE_AFTER: u64 = 1 << 30;
 }
 
 impl Default for KeyringOptions {
@@ -95,6 +102,7 @@ struct Keys {
 struct Budget {
     key_id: u32,
     remaining: u64,
+    reserved_at: Option<std::time::Instant>,
 }
 
 fn key_id(id: i32) -> u32 {
@@ -110,8 +118,14 @@ impl Keyring {
         master: MasterKey,
         options: KeyringOptions,
     ) -> Result<Self> {
-        if options.rotate_after == 0 {
-            return Err(Error::invalid("rotate_after", "must be at least 1"));
+        if !(1..=KeyringOptions::MAX_ROTATE_AFTER).contains(&options.rotate_after) {
+            return Err(Error::invalid(
+                "rotate_after",
+                format!(
+                    "must be between 1 and {} (random-nonce AES-GCM allows far fewer than 2^32 encryptions per key)",
+                    KeyringOptions::MAX_ROTATE_AFTER
+                ),
+            ));
         }
         let keyring = Self {
             inner: Arc::new(Inner {
@@ -208,7 +222,10 @@ impl Keyring {
     async fn take_encryption(&self) -> Result<u32> {
         let mut budget = self.inner.budget.lock().await;
         let active = self.active_key_id();
-        if budget.remaining > 0 && Some(budget.key_id) == active {
+        let fresh = budget
+            .reserved_at
+            .is_some_and(|at| at.elapsed() < RESERVATION_TTL);
+        if budget.remaining > 0 && fresh && Some(budget.key_id) == active {
             budget.remaining -= 1;
             return Ok(budget.key_id);
         }
@@ -237,6 +254,7 @@ impl Keyring {
                 *budget = Budget {
                     key_id: active,
                     remaining: block - 1,
+                    reserved_at: Some(std::time::Instant::now()),
                 };
                 return Ok(active);
             }
@@ -273,21 +291,8 @@ impl Keyring {
     async fn create_active_key(&self) -> Result<u32> {
         let db = &self.inner.db;
         let txn = repositories::begin_write(db).await?;
-        let max: Option<i32> = encryption_key::Entity::find()
-            .select_only()
-            .column_as(encryption_key::Column::Id.max(), "max_id")
-            .into_tuple()
-            .one(&txn)
-            .await?
-            .flatten();
-        let id = key_id(max.unwrap_or(0)) + 1;
-        let raw = Zeroizing::new({
-            let key = Aes256Gcm::generate_key(OsRng);
-            let mut bytes = [0u8; 32];
-            bytes.copy_from_slice(&key);
-            bytes
-        });
-        let wrapped = self.inner.master.wrap(id, &raw)?;
+        // Demote first: on PostgreSQL this waits for a concurrent rotation or re-wrap
+        // holding the key rows, and what follows then sees its result.
         encryption_key::Entity::update_many()
             .col_expr(
                 encryption_key::Column::State,
@@ -296,6 +301,34 @@ impl Keyring {
             .filter(encryption_key::Column::State.eq(KeyState::Active))
             .exec(&txn)
             .await?;
+        // Never wrap a new key under a master key the others are no longer under.
+        let masters: Vec<String> = encryption_key::Entity::find()
+            .select_only()
+            .column(encryption_key::Column::MasterKeyId)
+            .distinct()
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if let Some(other) = masters
+            .iter()
+            .find(|m| m.as_str() != self.inner.master.id())
+        {
+            return Err(Error::MasterKey(format!(
+                "the data keys are now wrapped by master key {other}, not by this process's {}: restart with the new master key",
+                self.inner.master.id()
+            )));
+        }
+        let max: Option<i32> = encryption_key::Entity::find()
+            .select_only()
+            .column_as(encryption_key::Column::Id.max(), "max_id")
+            .into_tuple()
+            .one(&txn)
+            .await?
+            .flatten();
+        let id = key_id(max.unwrap_or(0)) + 1;
+        let mut raw = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(raw.as_mut());
+        let wrapped = self.inner.master.wrap(id, &raw)?;
         let inserted = encryption_key::ActiveModel {
             id: Set(id as i32),
             state: Set(KeyState::Active),
@@ -388,7 +421,11 @@ impl Keyring {
     pub async fn rewrap(&self, new_master: &MasterKey) -> Result<usize> {
         let db = &self.inner.db;
         let txn = repositories::begin_write(db).await?;
-        let rows = encryption_key::Entity::find().all(&txn).await?;
+        // Lock every key row: a concurrent rotation waits, then sees the new master.
+        let rows = encryption_key::Entity::find()
+            .lock_exclusive()
+            .all(&txn)
+            .await?;
         let count = rows.len();
         for row in rows {
             let id = key_id(row.id);

@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
+use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -45,10 +46,11 @@ impl MasterKey {
 
     /// A new random key.
     pub fn generate() -> Self {
-        let key = Aes256Gcm::generate_key(OsRng);
         let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(&key);
-        Self::from_bytes(bytes)
+        OsRng.fill_bytes(&mut bytes);
+        let key = Self::from_bytes(bytes);
+        zeroize::Zeroize::zeroize(&mut bytes);
+        key
     }
 
     /// Decodes the base64 form (standard alphabet, 32 bytes).

@@ -282,9 +282,12 @@ pub async fn write_sealed<C: ConnectionTrait>(
         kind,
         fields,
     } = sealed;
+    // Locking the connection row serializes concurrent replacements of its credential
+    // (PostgreSQL; SQLite's write transaction is exclusive already).
     let exists = connection::Entity::find()
         .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
         .filter(connection::Column::Id.eq(connection_id.as_uuid()))
+        .lock_exclusive()
         .one(db)
         .await?
         .is_some();

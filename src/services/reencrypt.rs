@@ -74,6 +74,12 @@ pub async fn apply_batch(
     keyring: &Keyring,
     batch: Vec<StaleSecret>,
 ) -> Result<(u64, u64)> {
+    if batch.len() as u64 > MAX_BATCH_SIZE {
+        return Err(Error::invalid(
+            "batch_size",
+            format!("at most {MAX_BATCH_SIZE} rows per batch"),
+        ));
+    }
     // Encrypt first: the keyring may write, and SQLite allows one writer at a time.
     let mut updates = Vec::with_capacity(batch.len());
     for row in batch {
@@ -99,10 +105,11 @@ pub async fn apply_batch(
     if updates.is_empty() {
         return Ok((0, 0));
     }
-    // One statement per batch: each row is rewritten only if its revision is still the
-    // one read above. `VALUES` columns are named column1… on both backends.
+    // One statement per batch: each row is rewritten only if its revision and its
+    // ciphertext are still the ones read above (a credential deleted and stored again
+    // may repeat a revision, never a ciphertext: every nonce is fresh). `VALUES` columns are named column1… on both backends.
     let backend = db.get_database_backend();
-    let mut values: Vec<Value> = Vec::with_capacity(updates.len() * 6);
+    let mut values: Vec<Value> = Vec::with_capacity(updates.len() * 7);
     let mut tuples = Vec::with_capacity(updates.len());
     for (row, key_id, ciphertext) in &updates {
         let base = values.len();
@@ -111,13 +118,14 @@ pub async fn apply_batch(
             _ => "?".to_owned(),
         };
         tuples.push(format!(
-            "({}, {}, {}, {}, {}, {})",
+            "({}, {}, {}, {}, {}, {}, {})",
             ph(1),
             ph(2),
             ph(3),
             ph(4),
             ph(5),
-            ph(6)
+            ph(6),
+            ph(7)
         ));
         values.push(row.tenant_id.into());
         values.push(row.connection_id.into());
@@ -125,6 +133,7 @@ pub async fn apply_batch(
         values.push(row.revision.into());
         values.push(ciphertext.clone().into());
         values.push((*key_id as i32).into());
+        values.push(row.ciphertext.clone().into());
     }
     let sql = format!(
         "UPDATE credential_secrets SET ciphertext = v.column5, key_id = v.column6, \
@@ -133,7 +142,8 @@ pub async fn apply_batch(
          WHERE credential_secrets.tenant_id = v.column1 \
          AND credential_secrets.connection_id = v.column2 \
          AND credential_secrets.field = v.column3 \
-         AND credential_secrets.revision = v.column4",
+         AND credential_secrets.revision = v.column4 \
+         AND credential_secrets.ciphertext = v.column7",
         tuples.join(", ")
     );
     let total = updates.len() as u64;
@@ -145,13 +155,16 @@ pub async fn apply_batch(
 }
 
 /// Re-encrypts every stale secret (or at most `max_rows`), `batch_size` at a time.
+/// Largest batch: keeps one statement under both backends' bound-parameter limits.
+pub const MAX_BATCH_SIZE: u64 = 1000;
+
 pub async fn run(
     db: &DatabaseConnection,
     keyring: &Keyring,
     batch_size: u64,
     max_rows: Option<u64>,
 ) -> Result<ReencryptReport> {
-    let batch_size = Ord::max(batch_size, 1);
+    let batch_size = batch_size.clamp(1, MAX_BATCH_SIZE);
     let target = target_key(keyring)?;
     let mut report = ReencryptReport::default();
     loop {

@@ -402,6 +402,11 @@ crate::on_both_backends!(
     retiring_a_key_in_use_or_active_is_refused,
     a_wrong_master_key_is_refused_and_changes_nothing,
     master_key_rotation_rewraps_data_keys_only,
+    a_credential_deleted_and_stored_again_during_reencryption_keeps_its_new_value,
+    concurrent_stores_on_one_connection_all_succeed_and_one_wins,
+    a_process_on_the_old_master_key_cannot_add_keys_after_a_rewrap,
+    a_rotation_limit_beyond_the_safe_bound_is_refused,
+    the_tenant_alone_is_bound_into_the_ciphertext,
 );
 
 /// Captures every log event, at every level, while credentials are written, read,
@@ -461,4 +466,153 @@ async fn logs_never_contain_a_secret() {
     for secret in &secrets {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
     }
+}
+
+async fn a_credential_deleted_and_stored_again_during_reencryption_keeps_its_new_value(t: TestDb) {
+    let keyring = t.keyring().await;
+    let (tenant, ids) = populate(&t, &keyring, 2).await;
+    keyring.rotate().await.unwrap();
+    let target = reencrypt::target_key(&keyring).unwrap();
+    let batch = reencrypt::stale_batch(&t.db, target, 100).await.unwrap();
+    // Disconnect and store again: the revision starts over, the ciphertext does not.
+    credentials::delete(&t.db, tenant, ids[0]).await.unwrap();
+    credentials::store(
+        &t.db,
+        &keyring,
+        tenant,
+        ids[0],
+        &api_key("stored-again-meanwhile"),
+    )
+    .await
+    .unwrap();
+    let (done, skipped) = reencrypt::apply_batch(&t.db, &keyring, batch)
+        .await
+        .unwrap();
+    assert_eq!((done, skipped), (1, 1));
+    assert_eq!(
+        read_api_key(&t, &keyring, tenant, ids[0]).await,
+        "stored-again-meanwhile"
+    );
+}
+
+async fn concurrent_stores_on_one_connection_all_succeed_and_one_wins(t: TestDb) {
+    let keyring = t.keyring().await;
+    let (tenant, ids) = populate(&t, &keyring, 1).await;
+    let writers = (0..20).map(|i| {
+        let (db, keyring, conn) = (t.db.clone(), keyring.clone(), ids[0]);
+        tokio::spawn(async move {
+            credentials::store(
+                &db,
+                &keyring,
+                tenant,
+                conn,
+                &api_key(&format!("writer-{i:02}-value")),
+            )
+            .await
+        })
+    });
+    for w in futures::future::join_all(writers).await {
+        w.unwrap().expect("every concurrent store succeeds");
+    }
+    let value = read_api_key(&t, &keyring, tenant, ids[0]).await;
+    assert!(value.starts_with("writer-"), "{value}");
+    assert_eq!(t.count("credential_secrets").await, 1);
+}
+
+async fn a_process_on_the_old_master_key_cannot_add_keys_after_a_rewrap(t: TestDb) {
+    let running = t.keyring().await;
+    let (tenant, ids) = populate(&t, &running, 1).await;
+    let operator = t.keyring().await;
+    let new_b64 = random_master_key_b64();
+    operator
+        .rewrap(&MasterKey::from_base64(&new_b64).unwrap())
+        .await
+        .unwrap();
+    // The still-running process tries to rotate under its old master key: refused.
+    let err = running.rotate().await.unwrap_err();
+    assert!(matches!(err, Error::MasterKey(_)), "{err}");
+    let reopened = Keyring::open(
+        t.db.clone(),
+        MasterKey::from_base64(&new_b64).unwrap(),
+        KeyringOptions::default(),
+    )
+    .await
+    .expect("the new master key opens every data key");
+    assert_eq!(reopened.status().await.unwrap().len(), 1);
+    assert_eq!(
+        read_api_key(&t, &reopened, tenant, ids[0]).await,
+        "key-0-0123456789"
+    );
+}
+
+async fn a_rotation_limit_beyond_the_safe_bound_is_refused(t: TestDb) {
+    let master = MasterKey::from_base64(&t.master_key_b64).unwrap();
+    let err = Keyring::open(
+        t.db.clone(),
+        master,
+        KeyringOptions {
+            rotate_after: 1 << 31,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                field: "rotate_after",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(t.count("encryption_keys").await, 0, "nothing was written");
+}
+
+async fn the_tenant_alone_is_bound_into_the_ciphertext(t: TestDb) {
+    use connvault::crypto::Binding;
+    let keyring = t.keyring().await;
+    let row = uuid::Uuid::new_v4();
+    let tenant_a = uuid::Uuid::new_v4();
+    let (_, ct) = keyring
+        .encrypt(
+            Binding {
+                tenant: tenant_a,
+                row,
+                field: "api_key",
+            },
+            b"bound-secret",
+        )
+        .await
+        .unwrap();
+    let ok = keyring
+        .decrypt(
+            Binding {
+                tenant: tenant_a,
+                row,
+                field: "api_key",
+            },
+            &ct,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.as_slice(), b"bound-secret");
+    let other_tenant = Binding {
+        tenant: uuid::Uuid::new_v4(),
+        row,
+        field: "api_key",
+    };
+    assert!(matches!(
+        keyring.decrypt(other_tenant, &ct).await,
+        Err(Error::Decrypt)
+    ));
+    let other_field = Binding {
+        tenant: tenant_a,
+        row,
+        field: "api_ke",
+    };
+    assert!(matches!(
+        keyring.decrypt(other_field, &ct).await,
+        Err(Error::Decrypt)
+    ));
 }

@@ -114,7 +114,7 @@ impl TestDb {
                 let mut url = Url::parse(&admin).expect("TEST_DATABASE_URL");
                 url.set_path(&format!("/{name}"));
                 let url = url.to_string();
-                let db = db::connect(&url, 25).await.expect("connect test db");
+                let db = db::connect(&url, 10).await.expect("connect test db");
                 Self {
                     db,
                     master_key_b64: random_master_key_b64(),
