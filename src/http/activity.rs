@@ -9,14 +9,17 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath, ApiQuery};
-use super::views::{ActivityView, ConnectionView, IntegrationView, Page};
+use super::views::{
+    ActivityPage, ActivityView, ConnectionView, IntegrationPage, IntegrationView, Page, Problem,
+};
 use crate::models::TenantId;
 use crate::models::activity::Action;
 use crate::repositories::activity::{self, Filter};
 use crate::repositories::{Page as PageRequest, connections, providers};
 use crate::services::credentials;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityQuery {
     connection_id: Option<Uuid>,
@@ -25,6 +28,7 @@ pub struct ActivityQuery {
     limit: Option<u64>,
 }
 
+#[utoipa::path(operation_id = "list_activity", get, path = "/v1/tenants/{tenant_id}/activity", tag = "activity", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ActivityQuery), responses((status = 200, body = ActivityPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -62,6 +66,7 @@ pub async fn list(
 
 /// Every catalog provider with this tenant's summary: connected or not, how many
 /// connections, and the default one with its status, health and credential mask.
+#[utoipa::path(operation_id = "list_integrations", get, path = "/v1/tenants/{tenant_id}/integrations", tag = "integrations", params(("tenant_id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = IntegrationPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn integrations(
     State(state): State<AppState>,
     principal: Principal,

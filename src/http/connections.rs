@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::views::{ConnectionView, CredentialSecretView, Page};
+use super::views::{ConnectionPage, ConnectionView, CredentialSecretView, Page, Problem};
 use crate::models::connection::{ConnectionStatus, HealthStatus};
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId};
 use crate::repositories::Page as PageRequest;
@@ -22,7 +22,7 @@ use crate::repositories::connections::{
 use crate::services::connections as service;
 use crate::services::credentials::{self, Credential};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
     provider: String,
@@ -32,6 +32,7 @@ pub struct CreateConnection {
     #[serde(default)]
     scopes_granted: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
     token_expires_at: Option<DateTime<Utc>>,
@@ -39,6 +40,7 @@ pub struct CreateConnection {
     credential: Option<Credential>,
 }
 
+#[utoipa::path(operation_id = "create_connection", post, path = "/v1/tenants/{tenant_id}/connections", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id")), request_body = CreateConnection, responses((status = 201, body = ConnectionView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Duplicate connection", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -72,7 +74,8 @@ pub async fn create(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     provider: Option<String>,
@@ -82,6 +85,7 @@ pub struct ListQuery {
     limit: Option<u64>,
 }
 
+#[utoipa::path(operation_id = "list_connections", get, path = "/v1/tenants/{tenant_id}/connections", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ListQuery), responses((status = 200, body = ConnectionPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -134,6 +138,7 @@ async fn view(
     Ok(ConnectionView::new(conn, summary))
 }
 
+#[utoipa::path(operation_id = "get_connection", get, path = "/v1/tenants/{tenant_id}/connections/{connection_id}", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = ConnectionView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -154,17 +159,20 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConnection {
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     display_name: Option<Option<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
     status: Option<ConnectionStatus>,
 }
 
+#[utoipa::path(operation_id = "update_connection", patch, path = "/v1/tenants/{tenant_id}/connections/{connection_id}", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), request_body = UpdateConnection, responses((status = 200, body = ConnectionView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -189,6 +197,7 @@ pub async fn update(
     Ok(Json(view(&state, tenant, conn).await?))
 }
 
+#[utoipa::path(operation_id = "replace_credentials", put, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), request_body = Credential, responses((status = 200, body = ConnectionView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn replace_credentials(
     State(state): State<AppState>,
     principal: Principal,
@@ -209,6 +218,7 @@ pub async fn replace_credentials(
     Ok(Json(ConnectionView::new(conn, Some(summary))))
 }
 
+#[utoipa::path(operation_id = "make_default", post, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/default", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = ConnectionView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn make_default(
     State(state): State<AppState>,
     principal: Principal,
@@ -221,6 +231,7 @@ pub async fn make_default(
     Ok(Json(view(&state, tenant, conn).await?))
 }
 
+#[utoipa::path(operation_id = "disconnect_connection", post, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/disconnect", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = ConnectionView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn disconnect(
     State(state): State<AppState>,
     principal: Principal,
@@ -232,6 +243,7 @@ pub async fn disconnect(
     Ok(Json(ConnectionView::new(conn, None)))
 }
 
+#[utoipa::path(operation_id = "delete_connection", delete, path = "/v1/tenants/{tenant_id}/connections/{connection_id}", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 204, description = "Deleted"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -245,6 +257,7 @@ pub async fn delete(
 
 /// `GET …/credentials`: the decrypted credential, for the tenant's service keys. Reads
 /// only: no database write on this path.
+#[utoipa::path(operation_id = "read_credentials", get, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials", tag = "credentials", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = CredentialSecretView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn read_credentials(
     State(state): State<AppState>,
     principal: Principal,

@@ -8,6 +8,7 @@ pub mod error;
 mod extract;
 mod health;
 pub mod metrics;
+pub mod openapi;
 mod providers;
 mod tenants;
 pub mod views;
@@ -87,6 +88,8 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{tenant}/activity"), get(activity::list))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::docs))
         .fallback(|| async { error::ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -10,18 +10,21 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
-use super::views::{ApiKeyView, CreatedApiKeyView, Page, TenantView};
+use super::views::{
+    ApiKeyPage, ApiKeyView, CreatedApiKeyView, Page, Problem, TenantPage, TenantView,
+};
 use crate::models::TenantId;
 use crate::models::api_key::Role;
 use crate::repositories::{api_keys, tenants};
 use secrecy::ExposeSecret;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     name: String,
 }
 
+#[utoipa::path(operation_id = "create_tenant", post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, responses((status = 201, body = TenantView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -32,6 +35,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
+#[utoipa::path(operation_id = "list_tenants", get, path = "/v1/tenants", tag = "tenants", responses((status = 200, body = TenantPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -48,6 +52,7 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(operation_id = "get_tenant", get, path = "/v1/tenants/{tenant_id}", tag = "tenants", params(("tenant_id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = TenantView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -61,7 +66,7 @@ pub async fn get(
     Ok(Json(found.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
@@ -80,6 +85,7 @@ fn created(key: api_keys::NewApiKey) -> (StatusCode, Json<CreatedApiKeyView>) {
     )
 }
 
+#[utoipa::path(operation_id = "create_tenant_key", post, path = "/v1/tenants/{tenant_id}/api-keys", tag = "api-keys", params(("tenant_id" = Uuid, Path, description = "Tenant id")), request_body = CreateKey, responses((status = 201, body = CreatedApiKeyView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn create_tenant_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -102,6 +108,7 @@ pub async fn create_tenant_key(
     Ok(created(key))
 }
 
+#[utoipa::path(operation_id = "list_tenant_keys", get, path = "/v1/tenants/{tenant_id}/api-keys", tag = "api-keys", params(("tenant_id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = ApiKeyPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn list_tenant_keys(
     State(state): State<AppState>,
     principal: Principal,
@@ -120,6 +127,7 @@ pub async fn list_tenant_keys(
     }))
 }
 
+#[utoipa::path(operation_id = "revoke_tenant_key", delete, path = "/v1/tenants/{tenant_id}/api-keys/{key_id}", tag = "api-keys", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("key_id" = Uuid, Path, description = "API key id")), responses((status = 204, description = "Revoked"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn revoke_tenant_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -131,6 +139,7 @@ pub async fn revoke_tenant_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(operation_id = "create_operator_key", post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateKey, responses((status = 201, body = CreatedApiKeyView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn create_operator_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -147,6 +156,7 @@ pub async fn create_operator_key(
     Ok(created(key))
 }
 
+#[utoipa::path(operation_id = "list_operator_keys", get, path = "/v1/api-keys", tag = "api-keys", responses((status = 200, body = ApiKeyPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn list_operator_keys(
     State(state): State<AppState>,
     principal: Principal,
@@ -163,6 +173,7 @@ pub async fn list_operator_keys(
     }))
 }
 
+#[utoipa::path(operation_id = "revoke_operator_key", delete, path = "/v1/api-keys/{key_id}", tag = "api-keys", params(("key_id" = Uuid, Path, description = "API key id")), responses((status = 204, description = "Revoked"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn revoke_operator_key(
     State(state): State<AppState>,
     principal: Principal,

@@ -242,3 +242,39 @@ pub struct IntegrationView {
     pub connection_count: usize,
     pub default_connection: Option<ConnectionView>,
 }
+
+/// Named page types, for the OpenAPI document.
+pub type TenantPage = Page<TenantView>;
+pub type ApiKeyPage = Page<ApiKeyView>;
+pub type ProviderPage = Page<ProviderView>;
+pub type ConnectionPage = Page<ConnectionView>;
+pub type ActivityPage = Page<ActivityView>;
+pub type IntegrationPage = Page<IntegrationView>;
+
+/// RFC 9457 problem details, as every error is answered.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `duplicate_connection`.
+    pub code: String,
+    /// The offending field, for validation errors.
+    pub field: Option<String>,
+}
+
+/// A catalog entry, as `PUT /v1/providers/{slug}` takes it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProviderUpsertBody {
+    pub display_name: String,
+    pub auth_modes: Vec<AuthMode>,
+    pub authorization_url: Option<String>,
+    pub token_url: Option<String>,
+    pub default_scopes: Vec<String>,
+    pub health_check: Option<HealthCheck>,
+    pub docs_url: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+}
