@@ -255,8 +255,9 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET …/credentials`: the decrypted credential, for the tenant's service keys. Reads
-/// only: no database write on this path.
+/// `GET …/credentials`: the decrypted credential, for the tenant's service keys. Two
+/// indexed reads (the API key, then the credential rows with their connection) and no
+/// write.
 #[utoipa::path(operation_id = "read_credentials", get, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials", tag = "credentials", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = CredentialSecretView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn read_credentials(
     State(state): State<AppState>,
@@ -267,12 +268,13 @@ pub async fn read_credentials(
     principal
         .authorize(&state, tenant, Need::Credentials)
         .await?;
-    let id = ConnectionId::from_uuid(id);
-    let conn = repo::get_by_id(&state.db, tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("connection"))?;
-    let credential = credentials::read(&state.db, &state.keyring, tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("credential"))?;
-    Ok(Json(CredentialSecretView::new(&conn, &credential)))
+    let read = credentials::read_with_expiry(
+        &state.db,
+        &state.keyring,
+        tenant,
+        ConnectionId::from_uuid(id),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("credential"))?;
+    Ok(Json(CredentialSecretView::new(id, &read)))
 }

@@ -13,7 +13,7 @@ use crate::models::api_key::{self, Role};
 use crate::models::connection::{self, ConnectionStatus, HealthStatus};
 use crate::models::json::{AuthMode, HealthCheck};
 use crate::models::{provider, tenant};
-use crate::services::credentials::{Credential, CredentialKind, CredentialSummary};
+use crate::services::credentials::{CredentialKind, CredentialRead, CredentialSummary};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
@@ -187,16 +187,17 @@ pub struct CredentialSecretView {
 }
 
 impl CredentialSecretView {
-    pub fn new(connection: &connection::Model, credential: &Credential) -> Self {
+    pub fn new(connection_id: Uuid, read: &CredentialRead) -> Self {
         Self {
-            connection_id: connection.id,
-            kind: credential.kind(),
-            fields: credential
+            connection_id,
+            kind: read.credential.kind(),
+            fields: read
+                .credential
                 .fields()
                 .into_iter()
                 .map(|(name, secret)| (name, secret.expose_secret().to_owned()))
                 .collect(),
-            token_expires_at: connection.token_expires_at,
+            token_expires_at: read.token_expires_at,
         }
     }
 }

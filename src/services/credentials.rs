@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionSession,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, RelationTrait, Set,
+    TransactionSession, TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -369,23 +369,60 @@ pub async fn read<C: ConnectionTrait>(
     tenant: TenantId,
     connection: ConnectionId,
 ) -> Result<Option<Credential>> {
-    let rows = scoped(tenant, connection).all(db).await?;
-    let Some(first) = rows.first() else {
+    Ok(read_with_expiry(db, keyring, tenant, connection)
+        .await?
+        .map(|r| r.credential))
+}
+
+/// (field, kind, ciphertext, the connection's token expiry)
+type SecretRow = (String, String, Vec<u8>, Option<DateTime<Utc>>);
+
+/// A decrypted credential and its connection's token expiry.
+pub struct CredentialRead {
+    pub credential: Credential,
+    pub token_expires_at: Option<DateTime<Utc>>,
+}
+
+/// [`read`], plus the connection's token expiry, still in one query (a primary-key
+/// range of `credential_secrets` joined to its connection row).
+pub async fn read_with_expiry<C: ConnectionTrait>(
+    db: &C,
+    keyring: &Keyring,
+    tenant: TenantId,
+    connection: ConnectionId,
+) -> Result<Option<CredentialRead>> {
+    let rows: Vec<SecretRow> = scoped(tenant, connection)
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            credential_secret::Relation::Connection.def(),
+        )
+        .select_only()
+        .column(credential_secret::Column::Field)
+        .column(credential_secret::Column::Kind)
+        .column(credential_secret::Column::Ciphertext)
+        .column(connection::Column::TokenExpiresAt)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let Some((_, first_kind, _, token_expires_at)) = rows.first().cloned() else {
         return Ok(None);
     };
-    let kind = CredentialKind::parse(&first.kind)?;
+    let kind = CredentialKind::parse(&first_kind)?;
     let mut fields = BTreeMap::new();
-    for row in &rows {
-        if row.kind != first.kind {
+    for (field, row_kind, ciphertext, _) in &rows {
+        if *row_kind != first_kind {
             return Err(Error::MalformedCiphertext);
         }
         let plain = keyring
-            .decrypt(binding(tenant, connection, &row.field), &row.ciphertext)
+            .decrypt(binding(tenant, connection, field), ciphertext)
             .await?;
         let text = String::from_utf8(plain.to_vec()).map_err(|_| Error::MalformedCiphertext)?;
-        fields.insert(row.field.clone(), SecretString::from(text));
+        fields.insert(field.clone(), SecretString::from(text));
     }
-    Credential::from_fields(kind, fields).map(Some)
+    Ok(Some(CredentialRead {
+        credential: Credential::from_fields(kind, fields)?,
+        token_expires_at,
+    }))
 }
 
 /// The kind and masks of the connection's credential, without decrypting anything.

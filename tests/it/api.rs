@@ -4,6 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::support::TestDb;
@@ -768,6 +769,7 @@ crate::on_both_backends!(
     an_activity_entry_commits_or_rolls_back_with_its_change,
     metrics_count_requests_by_route_template_and_status,
     the_openapi_document_validates_and_covers_every_route,
+    the_credential_read_performs_no_database_write,
 );
 
 /// Captures every log event of a whole API session (request spans included) and
@@ -1002,4 +1004,49 @@ async fn the_openapi_document_validates_and_covers_every_route(t: TestDb) {
     assert!(r.content_type.starts_with("text/html"));
     let bodies = app.bodies.lock().unwrap();
     assert!(bodies.last().unwrap().1.contains("/openapi.json"));
+}
+
+/// The credential read works on a database connection that cannot write at all.
+async fn the_credential_read_performs_no_database_write(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let tenant = app.tenant("Acme").await;
+    let admin = app.key(&tenant, "admin").await;
+    let service = app.key(&tenant, "service").await;
+    let r = app
+        .post(
+            &format!("/v1/tenants/{tenant}/connections"),
+            &admin,
+            stripe("acct", API_KEY_SECRET),
+        )
+        .await;
+    let path = format!(
+        "/v1/tenants/{tenant}/connections/{}/credentials",
+        r.json["id"].as_str().unwrap()
+    );
+
+    let read_only_url = match app.t.backend {
+        crate::support::Backend::Sqlite => app.t.url.replace("mode=rwc", "mode=ro"),
+        crate::support::Backend::Postgres => format!(
+            "{}?options=-c%20default_transaction_read_only%3Don",
+            app.t.url
+        ),
+    };
+    let read_only = connvault::db::connect(&read_only_url, 2).await.unwrap();
+    assert!(
+        read_only
+            .execute_unprepared("DELETE FROM activity_log")
+            .await
+            .is_err(),
+        "the connection really is read-only"
+    );
+    let reader = connvault::http::router(connvault::http::AppState::new(
+        read_only,
+        app.t.keyring().await,
+    ));
+    let request = Request::get(&path)
+        .header(header::AUTHORIZATION, format!("Bearer {service}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(reader, request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }

@@ -1,0 +1,338 @@
+//! Load benchmark of the credential read, `GET /v1/tenants/{t}/connections/{c}/credentials`,
+//! over many connections in many tenants on PostgreSQL, driven by `wrk` over loopback,
+//! next to a plain database point lookup of the same rows measured in the same run, and
+//! a check that the read path wrote nothing.
+//!
+//! Needs `wrk` on the PATH (Debian package `wrk`).
+
+use std::io::Write;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use connvault::crypto::{Keyring, KeyringOptions, MasterKey};
+use connvault::http::{AppState, router};
+use connvault::models::api_key::Role;
+use connvault::models::connection::{self, ConnectionStatus, HealthStatus};
+use connvault::models::json::StringList;
+use connvault::models::{ConnectionId, TenantId};
+use connvault::repositories::{api_keys, tenants};
+use connvault::services::credentials::{self, Credential};
+use rand::Rng;
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Set, Statement,
+    TransactionTrait,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(
+        long,
+        env = "BENCH_ADMIN_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    admin_url: String,
+    #[arg(long, default_value_t = 100_000)]
+    connections: usize,
+    #[arg(long, default_value_t = 1_000)]
+    tenants: usize,
+    /// Seconds of load per measurement.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Concurrent connections (HTTP) and concurrent queries (database).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Database pool size of the service.
+    #[arg(long, default_value_t = 16)]
+    pool: u32,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let name = format!("cv_bench_{}", uuid::Uuid::new_v4().simple());
+    let server = Database::connect(&args.admin_url).await?;
+    server
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await?;
+    let mut url = url::Url::parse(&args.admin_url)?;
+    url.set_path(&format!("/{name}"));
+    let result = run(&args, url.as_str()).await;
+    server
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await?;
+    result
+}
+
+struct Target {
+    tenant: TenantId,
+    connection: ConnectionId,
+    key: String,
+}
+
+async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
+    let db = connvault::db::connect(url, args.pool).await?;
+    connvault::db::migrate(&db).await?;
+    connvault::catalog::seed(&db, &connvault::catalog::Catalog::builtin()?).await?;
+    let keyring =
+        Keyring::open(db.clone(), MasterKey::generate(), KeyringOptions::default()).await?;
+    let started = Instant::now();
+    let targets = populate(&db, &keyring, args).await?;
+    println!(
+        "populated {} connections in {} tenants ({} service keys) in {:.1} s",
+        targets.len(),
+        args.tenants,
+        args.tenants,
+        started.elapsed().as_secs_f64()
+    );
+    db.execute_unprepared("ANALYZE").await?;
+
+    // The service, in process, on a loopback port.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = router(AppState::new(db.clone(), keyring.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // wrk picks a random (tenant, connection, key) per request from this file.
+    let dir = std::env::temp_dir().join(format!("cv-http-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let targets_file = dir.join("targets.txt");
+    let mut f = std::fs::File::create(&targets_file)?;
+    for t in &targets {
+        writeln!(
+            f,
+            "/v1/tenants/{}/connections/{}/credentials {}",
+            t.tenant, t.connection, t.key
+        )?;
+    }
+    drop(f);
+    let script = dir.join("read.lua");
+    std::fs::write(
+        &script,
+        LUA.replace("TARGETS", &targets_file.display().to_string()),
+    )?;
+
+    // Warm up, then measure with the write counters read before and after.
+    let check = reqwest_like_get(&addr.to_string(), &targets[0]).await?;
+    anyhow::ensure!(
+        check.starts_with("HTTP/1.1 200"),
+        "credential read failed: {check}"
+    );
+    wrk(&addr.to_string(), &script, 3, args.concurrency)?;
+    let writes_before = table_writes(&db).await?;
+    let http = wrk(&addr.to_string(), &script, args.seconds, args.concurrency)?;
+    let writes_after = table_writes(&db).await?;
+    println!(
+        "HTTP credential read, {} s, {} connections (wrk -t2):",
+        args.seconds, args.concurrency
+    );
+    println!("{http}");
+    println!(
+        "rows inserted+updated+deleted in any table during the HTTP run: {}",
+        writes_after - writes_before
+    );
+
+    // The same rows by a plain point lookup, same database, same concurrency.
+    let (rps, p50, p99) = point_lookups(&db, &targets, args.seconds, args.concurrency).await?;
+    println!(
+        "plain point lookup (SELECT … FROM credential_secrets WHERE tenant_id = $1 AND connection_id = $2), {} s, {} concurrent: {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms",
+        args.seconds, args.concurrency, rps, p50, p99
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+const LUA: &str = r#"
+local targets = {}
+for line in io.lines("TARGETS") do
+  local path, key = line:match("^(%S+) (%S+)$")
+  targets[#targets + 1] = { path = path, key = key }
+end
+math.randomseed(os.time())
+request = function()
+  local t = targets[math.random(#targets)]
+  return wrk.format("GET", t.path, { ["Authorization"] = "Bearer " .. t.key })
+end
+done = function(summary, latency, requests)
+  io.write(string.format("requests %d errors %d non2xx %d\n", summary.requests,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+  io.write(string.format("rps %.0f\n", summary.requests / (summary.duration / 1e6)))
+  io.write(string.format("p50_ms %.3f\np99_ms %.3f\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"#;
+
+fn wrk(
+    addr: &str,
+    script: &std::path::Path,
+    seconds: u64,
+    concurrency: usize,
+) -> anyhow::Result<String> {
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{concurrency}"),
+            &format!("-d{seconds}s"),
+            "-s",
+        ])
+        .arg(script)
+        .arg(format!("http://{addr}"))
+        .output()
+        .context("run wrk (install the Debian package `wrk`)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("requests ") || l.starts_with("rps ") || l.contains("_ms "))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+async fn reqwest_like_get(addr: &str, t: &Target) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let req = format!(
+        "GET /v1/tenants/{}/connections/{}/credentials HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        t.tenant, t.connection, t.key
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await?;
+    Ok(String::from_utf8_lossy(&raw).into_owned())
+}
+
+async fn table_writes(db: &DatabaseConnection) -> anyhow::Result<i64> {
+    // Let every backend publish its pending statistics first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint AS n FROM pg_stat_user_tables",
+        ))
+        .await?
+        .context("stats row")?;
+    Ok(row.try_get("", "n")?)
+}
+
+async fn point_lookups(
+    db: &DatabaseConnection,
+    targets: &[Target],
+    seconds: u64,
+    concurrency: usize,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let pairs: Arc<Vec<(uuid::Uuid, uuid::Uuid)>> = Arc::new(
+        targets
+            .iter()
+            .map(|t| (t.tenant.as_uuid(), t.connection.as_uuid()))
+            .collect(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (db, pairs) = (db.clone(), pairs.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let (tenant, conn) = pairs[rand::rng().random_range(0..pairs.len())];
+                let started = Instant::now();
+                let rows = db
+                    .query_all_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "SELECT field, ciphertext, key_id FROM credential_secrets WHERE tenant_id = $1 AND connection_id = $2",
+                        [tenant.into(), conn.into()],
+                    ))
+                    .await?;
+                anyhow::ensure!(!rows.is_empty());
+                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    all.sort_by(f64::total_cmp);
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Ok((all.len() as f64 / seconds as f64, pct(0.50), pct(0.99)))
+}
+
+async fn populate(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    args: &Args,
+) -> anyhow::Result<Vec<Target>> {
+    let mut keys = Vec::with_capacity(args.tenants);
+    let mut tenant_ids = Vec::with_capacity(args.tenants);
+    for i in 0..args.tenants {
+        let tenant = tenants::create(db, &format!("tenant-{i}"))
+            .await?
+            .tenant_id();
+        let key = api_keys::create(db, Some(tenant), Role::Service, "bench").await?;
+        keys.push(key.secret.expose_secret().to_owned());
+        tenant_ids.push(tenant);
+    }
+    let now = chrono_now();
+    let mut targets = Vec::with_capacity(args.connections);
+    for chunk_start in (0..args.connections).step_by(1000) {
+        let chunk_end = (chunk_start + 1000).min(args.connections);
+        let mut rows = Vec::new();
+        let mut sealed = Vec::new();
+        for i in chunk_start..chunk_end {
+            let t = i % tenant_ids.len();
+            let id = ConnectionId::new_v4();
+            rows.push(connection::ActiveModel {
+                id: Set(id.as_uuid()),
+                tenant_id: Set(tenant_ids[t].as_uuid()),
+                provider_slug: Set("github".to_owned()),
+                external_id: Set(format!("installation-{i:08}")),
+                display_name: Set(None),
+                status: Set(ConnectionStatus::Active),
+                health_status: Set(HealthStatus::Healthy),
+                is_default: Set(false),
+                scopes_granted: Set(StringList::default()),
+                token_expires_at: Set(None),
+                last_health_check_at: Set(None),
+                last_error_reason_code: Set(None),
+                last_error_message: Set(None),
+                metadata: Set(sea_orm::prelude::Json::Object(Default::default())),
+                created_at: Set(now),
+                updated_at: Set(now),
+            });
+            let credential = Credential::Oauth2 {
+                access_token: SecretString::from(format!(
+                    "gho_bench_{i:08}_16C7e42F292c6912E7710c8"
+                )),
+                refresh_token: Some(SecretString::from(format!(
+                    "ghr_bench_{i:08}_1B4a2e77838347a7E420c"
+                ))),
+            };
+            sealed.push(credentials::seal(keyring, tenant_ids[t], id, &credential).await?);
+            targets.push(Target {
+                tenant: tenant_ids[t],
+                connection: id,
+                key: keys[t].clone(),
+            });
+        }
+        let txn = db.begin().await?;
+        connection::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+        for s in sealed {
+            credentials::write_sealed(&txn, s).await?;
+        }
+        txn.commit().await?;
+    }
+    Ok(targets)
+}
+
+fn chrono_now() -> sea_orm::prelude::DateTimeUtc {
+    sea_orm::prelude::DateTimeUtc::from(std::time::SystemTime::now())
+}
