@@ -33,8 +33,8 @@ pub enum LogFormat {
 /// The SQLite file used when no database is configured, in the current directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://connvault.db?mode=rwc";
 
-/// Settings every subcommand shares.
-#[derive(Args, Clone, Debug)]
+/// Settings every subcommand shares. `Debug` hides the database password.
+#[derive(Args, Clone)]
 pub struct GlobalArgs {
     /// Database to use: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`.
     /// Defaults to `connvault.db` in the current directory (not in production).
@@ -81,6 +81,35 @@ pub struct GlobalArgs {
         global = true
     )]
     pub db_max_connections: u32,
+}
+
+impl std::fmt::Debug for GlobalArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalArgs")
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("profile", &self.profile)
+            .field("catalog", &self.catalog)
+            .field("log_format", &self.log_format)
+            .field("master_key_file", &self.master_key_file)
+            .field("key_rotate_after", &self.key_rotate_after)
+            .field("db_max_connections", &self.db_max_connections)
+            .finish()
+    }
+}
+
+/// A database URL with its password, if any, replaced.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("redacted"));
+            url.to_string()
+        }
+        Ok(_) => raw.to_owned(),
+        Err(_) => "<unparseable>".to_owned(),
+    }
 }
 
 impl GlobalArgs {

@@ -107,14 +107,83 @@ fn check_error(error: &ConnectionError) -> Result<String> {
             "use 1 to 64 characters of a-z, 0-9 and '_'",
         ));
     }
-    // Stored for people to read: single line, bounded.
-    let message: String = error
+    // Stored for people to read: single line, bounded, and with anything that looks
+    // like a credential taken out (provider errors sometimes echo the request).
+    let one_line: String = error
         .message
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(ERROR_MESSAGE_MAX_LEN)
         .collect();
-    Ok(message)
+    Ok(redact_secrets(&one_line))
+}
+
+/// Names after which a value is a secret, in `name=value`, `name: value` or JSON form.
+const SECRET_NAMES: [&str; 9] = [
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "password",
+    "api_key",
+    "apikey",
+    "token",
+    "secret",
+    "authorization",
+];
+
+/// Replaces bearer tokens, values of secret-named parameters, and long opaque strings
+/// (20+ characters of letters, digits and `_-./+=`) with `[redacted]`.
+pub fn redact_secrets(message: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut redact_next = false;
+    for word in message.split(' ') {
+        let lower = word.to_ascii_lowercase();
+        if lower == "bearer" || lower == "basic" {
+            out.push(word.to_owned());
+            redact_next = true;
+            continue;
+        }
+        if redact_next && !word.is_empty() {
+            out.push("[redacted]".to_owned());
+            redact_next = false;
+            continue;
+        }
+        // name=value / "name":"value" / name: value
+        let mut redacted = None;
+        for name in SECRET_NAMES {
+            if let Some(pos) = lower.find(name) {
+                let rest = &word[pos + name.len()..];
+                let rest_trimmed = rest.trim_start_matches(['"', '\'']);
+                if let Some(value) = rest_trimmed.strip_prefix(['=', ':']) {
+                    let value = value.trim_start_matches(['"', '\'']);
+                    if value.is_empty() {
+                        redact_next = true;
+                        redacted = Some(word.to_owned());
+                    } else {
+                        redacted = Some(format!("{}[redacted]", &word[..word.len() - value.len()]));
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(w) = redacted {
+            out.push(w);
+            continue;
+        }
+        let opaque = word.len() >= 20
+            && Uuid::parse_str(word).is_err()
+            && word.chars().any(|c| c.is_ascii_digit())
+            && word.chars().any(|c| c.is_ascii_alphabetic())
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-./+=".contains(c));
+        out.push(if opaque {
+            "[redacted]".to_owned()
+        } else {
+            word.to_owned()
+        });
+    }
+    out.join(" ")
 }
 
 /// Creates a connection in `tenant`. The first connection of a tenant to a provider

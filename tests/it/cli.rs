@@ -540,3 +540,17 @@ async fn a_fresh_install_bootstraps_itself_with_api_key_create() {
     assert!(response.starts_with("HTTP/1.1 403"), "{response}");
     server.interrupt().await;
 }
+
+#[test]
+fn configuration_debug_output_hides_the_database_password() {
+    use clap::Parser;
+    let cli = connvault::cli::Cli::parse_from([
+        "connvault",
+        "--database-url",
+        "postgres://svc:Sup3rSecretPw@db.internal:5432/connvault",
+        "seed",
+    ]);
+    let shown = format!("{cli:?}");
+    assert!(!shown.contains("Sup3rSecretPw"), "{shown}");
+    assert!(shown.contains("db.internal"));
+}

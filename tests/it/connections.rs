@@ -404,3 +404,35 @@ crate::on_both_backends!(
     twenty_concurrent_make_default_calls_leave_exactly_one_default,
     concurrent_first_connections_yield_one_default,
 );
+
+#[test]
+fn error_messages_lose_anything_that_looks_like_a_credential() {
+    use connvault::repositories::connections::redact_secrets;
+    let cases = [
+        (
+            "refresh failed: Authorization: Bearer gho_abc.def",
+            "gho_abc.def",
+        ),
+        (
+            "GET /x?access_token=s3cr3tvalue&y=1 returned 401",
+            "s3cr3tvalue",
+        ),
+        (
+            r#"{"error":"invalid_grant","refresh_token":"ghr_zzz"}"#,
+            "ghr_zzz",
+        ),
+        (
+            "token revoked: ghr_1234567890abcdefghijKLMNop",
+            "ghr_1234567890abcdefghijKLMNop",
+        ),
+        ("client_secret: hunter2 rejected", "hunter2"),
+        ("Basic dXNlcjpwYXNz was refused", "dXNlcjpwYXNz"),
+    ];
+    for (message, secret) in cases {
+        let clean = redact_secrets(message);
+        assert!(!clean.contains(secret), "{message:?} -> {clean:?}");
+        assert!(clean.contains("[redacted]"), "{clean:?}");
+    }
+    let harmless = "rate limited by https://api.github.com/user for connection 2f1c9a52-63c4-4c52-9b1c-3f1f0a6f3e11";
+    assert_eq!(redact_secrets(harmless), harmless);
+}
