@@ -566,27 +566,31 @@ pub async fn make_default<C: TransactionTrait>(
     let target = get_by_id(&txn, tenant, id)
         .await?
         .ok_or(Error::NotFound("connection"))?;
-    if target.status == ConnectionStatus::Revoked {
-        return Err(Error::invalid(
-            "status",
-            "a revoked connection cannot be made the default",
-        ));
-    }
     // Lock the whole (tenant, provider) group in id order, so that concurrent calls
     // queue up instead of each clearing a default the other has not seen yet. SQLite
     // needs no row locks: its write transaction is already exclusive.
-    let group: Vec<(Uuid, bool)> = scoped(tenant)
+    let group: Vec<(Uuid, bool, ConnectionStatus)> = scoped(tenant)
         .filter(connection::Column::ProviderSlug.eq(&target.provider_slug))
         .select_only()
         .column(connection::Column::Id)
         .column(connection::Column::IsDefault)
+        .column(connection::Column::Status)
         .order_by_asc(connection::Column::Id)
         .lock_exclusive()
         .into_tuple()
         .all(&txn)
         .await?;
-    let already_default = group.iter().any(|(gid, d)| *gid == target.id && *d);
-    if !already_default {
+    // Checked under the lock: a concurrent disconnect cannot slip in between.
+    let Some(&(_, is_default, status)) = group.iter().find(|(gid, _, _)| *gid == target.id) else {
+        return Err(Error::NotFound("connection"));
+    };
+    if status == ConnectionStatus::Revoked {
+        return Err(Error::invalid(
+            "status",
+            "a revoked connection cannot be made the default",
+        ));
+    }
+    if !is_default {
         let now = super::now();
         connection::Entity::update_many()
             .col_expr(connection::Column::IsDefault, Expr::val(false))

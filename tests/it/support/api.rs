@@ -129,6 +129,40 @@ impl TestApp {
     }
 }
 
+/// Markers every secret the tests write carries.
+const SECRET_MARKERS: [&str; 9] = [
+    "sk_live_",
+    "sk_test_",
+    "gho_",
+    "ghr_",
+    "hunter2",
+    "whsec_",
+    "glpat-",
+    "client-secret-",
+    "password-",
+];
+
+impl Drop for TestApp {
+    /// After every API test: no response body but a credential read holds a secret.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let bodies = self.bodies.lock().unwrap();
+        for (label, body) in bodies.iter() {
+            if label.starts_with("GET ") && label.ends_with("/credentials") {
+                continue;
+            }
+            for marker in SECRET_MARKERS {
+                assert!(
+                    !body.contains(marker),
+                    "{label} returned something secret-looking ({marker})"
+                );
+            }
+        }
+    }
+}
+
 impl Response {
     /// Asserts a problem response with this status and code.
     pub fn problem(&self, status: StatusCode, code: &str) -> &Self {
