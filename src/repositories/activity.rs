@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::page::{Page, PageResult, Position};
+use super::page::{self, Page, PageResult, Position};
 use crate::error::Result;
 use crate::models::TenantId;
 use crate::models::activity::{self, Action};
@@ -92,23 +92,14 @@ pub async fn list<C: ConnectionTrait>(
                     .and(activity::Column::Id.lt(after.id))),
         );
     }
-    let mut items = query
+    let items = query
         .order_by_desc(activity::Column::CreatedAt)
         .order_by_desc(activity::Column::Id)
         .limit(limit + 1)
         .all(db)
         .await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|l| {
-            Position {
-                created_at: l.created_at,
-                id: l.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(PageResult { items, next_cursor })
+    Ok(page::finish(items, limit, |a| Position {
+        created_at: a.created_at,
+        id: a.id,
+    }))
 }

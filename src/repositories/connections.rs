@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::page::{Page, PageResult, Position};
+use super::page::{self, Page, PageResult, Position};
 use crate::error::{Error, Result, is_unique_violation};
 use crate::models::connection::{self, ConnectionStatus, HealthStatus};
 use crate::models::ids::parse_name;
@@ -364,25 +364,16 @@ pub async fn list<C: ConnectionTrait>(
                     .and(connection::Column::Id.gt(after.id))),
         );
     }
-    let mut items = query
+    let items = query
         .order_by_asc(connection::Column::CreatedAt)
         .order_by_asc(connection::Column::Id)
         .limit(limit + 1)
         .all(db)
         .await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|last| {
-            Position {
-                created_at: last.created_at,
-                id: last.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(PageResult { items, next_cursor })
+    Ok(page::finish(items, limit, |c| Position {
+        created_at: c.created_at,
+        id: c.id,
+    }))
 }
 
 /// How many connections the tenant has per provider.

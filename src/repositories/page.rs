@@ -73,3 +73,19 @@ impl Position {
         serde_json::from_slice(&bytes).map_err(|_| Error::InvalidCursor)
     }
 }
+
+/// Cuts a `limit + 1` fetch down to `limit` rows and, when there was more, encodes the
+/// last kept row's sort key as the next cursor.
+pub(crate) fn finish<T>(
+    mut items: Vec<T>,
+    limit: u64,
+    key: impl Fn(&T) -> Position,
+) -> PageResult<T> {
+    let next_cursor = if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|last| key(last).encode())
+    } else {
+        None
+    };
+    PageResult { items, next_cursor }
+}
