@@ -117,13 +117,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // Counting a key's ciphertexts and finding rows to re-encrypt.
+        // Counting a key's ciphertexts, and walking the rows to re-encrypt in order.
         manager
             .create_index(
                 Index::create()
                     .name("ix_credential_secrets_key")
                     .table(CredentialSecrets::Table)
                     .col(CredentialSecrets::KeyId)
+                    .col(CredentialSecrets::TenantId)
+                    .col(CredentialSecrets::ConnectionId)
+                    .col(CredentialSecrets::Field)
                     .to_owned(),
             )
             .await?;

@@ -72,9 +72,15 @@ pub async fn run(global: &GlobalArgs, action: KeysAction) -> anyhow::Result<()> 
         } => {
             let report = reencrypt::run(&db, &keyring, batch_size, max_rows).await?;
             println!(
-                "re-encrypted {} skipped {} remaining {}",
-                report.reencrypted, report.skipped, report.remaining
+                "re-encrypted {} skipped {} unreadable {} remaining {}",
+                report.reencrypted, report.skipped, report.unreadable, report.remaining
             );
+            if report.unreadable > 0 {
+                anyhow::bail!(
+                    "{} stored secret(s) could not be decrypted and stay under their old key; the log names them",
+                    report.unreadable
+                );
+            }
         }
         KeysAction::Retire { id } => {
             keyring.retire(id).await?;

@@ -5,6 +5,7 @@
 //! its new value. Resumable: progress is the data itself (a row on the active key is
 //! done), so an interrupted run is finished by running it again.
 
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement, Value,
@@ -17,6 +18,7 @@ use crate::models::credential_secret;
 
 /// A secret still under an older key, as read.
 pub struct StaleSecret {
+    key_id: i32,
     tenant_id: Uuid,
     connection_id: Uuid,
     field: String,
@@ -31,7 +33,9 @@ pub struct ReencryptReport {
     pub reencrypted: u64,
     /// Rows changed by someone else between read and write; left as they were.
     pub skipped: u64,
-    /// Rows still under an older key when the run stopped.
+    /// Rows that could not be decrypted, left under their old key (see the log).
+    pub unreadable: u64,
+    /// Rows still under an older key when the run stopped (unreadable ones included).
     pub remaining: u64,
 }
 
@@ -49,15 +53,46 @@ pub async fn stale_batch(
     target: u32,
     limit: u64,
 ) -> Result<Vec<StaleSecret>> {
-    let rows = credential_secret::Entity::find()
-        .filter(credential_secret::Column::KeyId.lt(target as i32))
+    stale_batch_after(db, target, None, limit).await
+}
+
+/// [`stale_batch`], starting after `after` in the order (key, tenant, connection,
+/// field): how a run steps past rows it could not re-encrypt.
+async fn stale_batch_after(
+    db: &DatabaseConnection,
+    target: u32,
+    after: Option<&StaleSecret>,
+    limit: u64,
+) -> Result<Vec<StaleSecret>> {
+    let mut query = credential_secret::Entity::find()
+        .filter(credential_secret::Column::KeyId.lt(target as i32));
+    if let Some(a) = after {
+        let columns = Expr::tuple([
+            Expr::col(credential_secret::Column::KeyId),
+            Expr::col(credential_secret::Column::TenantId),
+            Expr::col(credential_secret::Column::ConnectionId),
+            Expr::col(credential_secret::Column::Field),
+        ]);
+        let position = Expr::tuple([
+            Expr::val(a.key_id),
+            Expr::val(a.tenant_id),
+            Expr::val(a.connection_id),
+            Expr::val(a.field.clone()),
+        ]);
+        query = query.filter(columns.gt(position));
+    }
+    let rows = query
         .order_by_asc(credential_secret::Column::KeyId)
+        .order_by_asc(credential_secret::Column::TenantId)
+        .order_by_asc(credential_secret::Column::ConnectionId)
+        .order_by_asc(credential_secret::Column::Field)
         .limit(limit)
         .all(db)
         .await?;
     Ok(rows
         .into_iter()
         .map(|r| StaleSecret {
+            key_id: r.key_id,
             tenant_id: r.tenant_id,
             connection_id: r.connection_id,
             field: r.field,
@@ -67,13 +102,23 @@ pub async fn stale_batch(
         .collect())
 }
 
+/// What one batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub reencrypted: u64,
+    /// Changed by someone else between read and write; left as they were.
+    pub skipped: u64,
+    /// Could not be decrypted (tampered or corrupt); left as they were, named in the log.
+    pub unreadable: u64,
+}
+
 /// Re-encrypts a batch and writes it in one statement, with compare-and-swap on each
-/// row's revision. Returns (re-encrypted, skipped).
+/// row's revision and ciphertext.
 pub async fn apply_batch(
     db: &DatabaseConnection,
     keyring: &Keyring,
     batch: Vec<StaleSecret>,
-) -> Result<(u64, u64)> {
+) -> Result<BatchOutcome> {
     if batch.len() as u64 > MAX_BATCH_SIZE {
         return Err(Error::invalid(
             "batch_size",
@@ -82,28 +127,35 @@ pub async fn apply_batch(
     }
     // Encrypt first: the keyring may write, and SQLite allows one writer at a time.
     let mut updates = Vec::with_capacity(batch.len());
+    let mut unreadable = 0;
     for row in batch {
         let binding = Binding {
             tenant: row.tenant_id,
             row: row.connection_id,
             field: &row.field,
         };
-        let plain = keyring
-            .decrypt(binding, &row.ciphertext)
-            .await
-            .inspect_err(|_| {
+        let plain = match keyring.decrypt(binding, &row.ciphertext).await {
+            Ok(plain) => plain,
+            Err(Error::Decrypt | Error::MalformedCiphertext | Error::UnknownDataKey(_)) => {
                 tracing::error!(
                     tenant_id = %row.tenant_id,
                     connection_id = %row.connection_id,
                     field = %row.field,
-                    "cannot decrypt a stored secret during re-encryption"
+                    "cannot decrypt a stored secret; left under its old key"
                 );
-            })?;
+                unreadable += 1;
+                continue;
+            }
+            Err(other) => return Err(other),
+        };
         let (key_id, ciphertext) = keyring.encrypt(binding, &plain).await?;
         updates.push((row, key_id, ciphertext));
     }
     if updates.is_empty() {
-        return Ok((0, 0));
+        return Ok(BatchOutcome {
+            unreadable,
+            ..Default::default()
+        });
     }
     // One statement per batch: each row is rewritten only if its revision and its
     // ciphertext are still the ones read above (a credential deleted and stored again
@@ -151,7 +203,11 @@ pub async fn apply_batch(
         .execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?
         .rows_affected();
-    Ok((done, total - done))
+    Ok(BatchOutcome {
+        reencrypted: done,
+        skipped: total - done,
+        unreadable,
+    })
 }
 
 /// Re-encrypts every stale secret (or at most `max_rows`), `batch_size` at a time.
@@ -167,24 +223,42 @@ pub async fn run(
     let batch_size = batch_size.clamp(1, MAX_BATCH_SIZE);
     let target = target_key(keyring)?;
     let mut report = ReencryptReport::default();
+    // Rows changed meanwhile are fetched again from the start (they may still be on an
+    // old key); rows that cannot be decrypted are stepped past, so they stop nothing.
+    let mut after: Option<StaleSecret> = None;
     loop {
+        let processed = report.reencrypted + report.skipped + report.unreadable;
         let budget = match max_rows {
-            Some(max) => max.saturating_sub(report.reencrypted + report.skipped),
+            Some(max) => max.saturating_sub(processed),
             None => batch_size,
         };
         if budget == 0 {
             break;
         }
-        let batch = stale_batch(db, target, Ord::min(budget, batch_size)).await?;
-        if batch.is_empty() {
+        let batch =
+            stale_batch_after(db, target, after.as_ref(), Ord::min(budget, batch_size)).await?;
+        let Some(last) = batch.last() else {
             break;
+        };
+        let last = StaleSecret {
+            key_id: last.key_id,
+            tenant_id: last.tenant_id,
+            connection_id: last.connection_id,
+            field: last.field.clone(),
+            ciphertext: Vec::new(),
+            revision: 0,
+        };
+        let outcome = apply_batch(db, keyring, batch).await?;
+        report.reencrypted += outcome.reencrypted;
+        report.skipped += outcome.skipped;
+        report.unreadable += outcome.unreadable;
+        if outcome.unreadable > 0 || outcome.skipped > 0 {
+            after = Some(last);
         }
-        let (done, skipped) = apply_batch(db, keyring, batch).await?;
-        report.reencrypted += done;
-        report.skipped += skipped;
         tracing::info!(
             done = report.reencrypted,
             skipped = report.skipped,
+            unreadable = report.unreadable,
             "re-encryption progress"
         );
     }

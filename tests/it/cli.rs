@@ -447,7 +447,10 @@ async fn keys_commands_rotate_reencrypt_retire_and_rewrap() {
     assert!(!ok && err.contains("still used by 1 ciphertext"), "{err}");
     let (ok, out, err) = keys(&["reencrypt", "--batch-size", "10"], &key_file);
     assert!(ok, "{err}");
-    assert_eq!(out.trim(), "re-encrypted 1 skipped 0 remaining 0");
+    assert_eq!(
+        out.trim(),
+        "re-encrypted 1 skipped 0 unreadable 0 remaining 0"
+    );
     let (ok, out, err) = keys(&["retire", "1"], &key_file);
     assert!(ok && out.contains("retired data key 1"), "{err}");
 

@@ -226,6 +226,46 @@ async fn reencryption_finishes_even_when_keys_rotate_during_the_run(t: TestDb) {
     }
 }
 
+async fn an_unreadable_ciphertext_is_stepped_past_and_reported(t: TestDb) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let keyring = t.keyring().await;
+    let (tenant, ids) = populate(&t, &keyring, 12).await;
+    keyring.rotate().await.unwrap();
+    // Corrupt one stored ciphertext (its tag no longer matches).
+    let row = credential_secret::Entity::find_by_id((
+        tenant.as_uuid(),
+        ids[4].as_uuid(),
+        "api_key".to_owned(),
+    ))
+    .one(&t.db)
+    .await
+    .unwrap()
+    .unwrap();
+    let mut bad = row.ciphertext.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    credential_secret::Entity::update_many()
+        .col_expr(credential_secret::Column::Ciphertext, Expr::val(bad))
+        .filter(credential_secret::Column::ConnectionId.eq(ids[4].as_uuid()))
+        .exec(&t.db)
+        .await
+        .unwrap();
+    let report = reencrypt::run(&t.db, &keyring, 5, None).await.unwrap();
+    assert_eq!(report.reencrypted, 11);
+    assert_eq!(report.unreadable, 1);
+    assert_eq!(
+        report.remaining, 1,
+        "the unreadable row stays behind, counted"
+    );
+    for (i, conn) in ids.iter().enumerate().filter(|(i, _)| *i != 4) {
+        assert_eq!(
+            read_api_key(&t, &keyring, tenant, *conn).await,
+            format!("key-{i}-0123456789")
+        );
+    }
+}
+
 async fn a_credential_replaced_during_reencryption_keeps_its_new_value(t: TestDb) {
     let keyring = t.keyring().await;
     let (tenant, ids) = populate(&t, &keyring, 3).await;
@@ -243,10 +283,10 @@ async fn a_credential_replaced_during_reencryption_keeps_its_new_value(t: TestDb
     )
     .await
     .unwrap();
-    let (done, skipped) = reencrypt::apply_batch(&t.db, &keyring, batch)
+    let outcome = reencrypt::apply_batch(&t.db, &keyring, batch)
         .await
         .unwrap();
-    assert_eq!((done, skipped), (2, 1));
+    assert_eq!((outcome.reencrypted, outcome.skipped), (2, 1));
     assert_eq!(
         read_api_key(&t, &keyring, tenant, ids[1]).await,
         "rotated-by-the-user-meanwhile"
@@ -397,6 +437,7 @@ crate::on_both_backends!(
     a_new_key_is_made_automatically_at_the_limit,
     reencryption_interrupted_and_rerun_finishes_with_nothing_lost,
     a_credential_replaced_during_reencryption_keeps_its_new_value,
+    an_unreadable_ciphertext_is_stepped_past_and_reported,
     reencryption_finishes_even_when_keys_rotate_during_the_run,
     concurrent_writers_and_reencryption_lose_nothing,
     retiring_a_key_in_use_or_active_is_refused,
@@ -485,10 +526,10 @@ async fn a_credential_deleted_and_stored_again_during_reencryption_keeps_its_new
     )
     .await
     .unwrap();
-    let (done, skipped) = reencrypt::apply_batch(&t.db, &keyring, batch)
+    let outcome = reencrypt::apply_batch(&t.db, &keyring, batch)
         .await
         .unwrap();
-    assert_eq!((done, skipped), (1, 1));
+    assert_eq!((outcome.reencrypted, outcome.skipped), (1, 1));
     assert_eq!(
         read_api_key(&t, &keyring, tenant, ids[0]).await,
         "stored-again-meanwhile"
