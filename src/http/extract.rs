@@ -49,12 +49,13 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                 )
                 .field(field),
                 None => {
-                    let field = text
-                        .split_once(": ")
-                        .map(|(path, _)| path.to_owned())
-                        .unwrap_or_default();
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", text)
-                        .field(field)
+                    let (field, reason) = describe_data_error(&text);
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "validation_failed",
+                        reason,
+                    )
+                    .field(field)
                 }
             }
         }
@@ -67,6 +68,38 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         }
         other => ApiError::new(other.status(), "bad_request", other.body_text()),
     }
+}
+
+/// The field path and a reason for a body that does not fit its type, without the
+/// offending value: serde quotes it (`invalid type: string "…"`), and it may be a
+/// secret sent in the wrong place.
+pub(super) fn describe_data_error(text: &str) -> (String, String) {
+    let text = text
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(text);
+    let text = text.split(" at line ").next().unwrap_or(text);
+    let (field, message) = match text.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') => (path.to_owned(), rest),
+        _ => (String::new(), text),
+    };
+    let reason = match message.split_once(", expected ") {
+        Some((problem, expected)) => {
+            let kind = problem
+                .split([':', ' '])
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!("{kind}, expected {expected}")
+        }
+        None if message.starts_with("missing field") => message.to_owned(),
+        None => "the value does not fit this field".to_owned(),
+    };
+    let shown = if field.is_empty() {
+        "body".to_owned()
+    } else {
+        field.clone()
+    };
+    (field, format!("{shown}: {reason}"))
 }
 
 /// Path parameters. A malformed id → 400 `invalid_id`.

@@ -78,7 +78,10 @@ pub async fn upsert(
                 format!("unknown field {field:?}"),
             )
             .field(field),
-            None => ApiError::validation("", text),
+            None => {
+                let (field, reason) = super::extract::describe_data_error(&text);
+                ApiError::validation(&field, reason)
+            }
         }
     })?;
     let provider = providers::upsert(&state.db, entry).await?;

@@ -770,6 +770,7 @@ crate::on_both_backends!(
     metrics_count_requests_by_route_template_and_status,
     the_openapi_document_validates_and_covers_every_route,
     the_credential_read_performs_no_database_write,
+    a_secret_sent_in_the_wrong_shape_is_not_echoed,
 );
 
 /// Captures every log event of a whole API session (request spans included) and
@@ -1049,4 +1050,47 @@ async fn the_credential_read_performs_no_database_write(t: TestDb) {
         .unwrap();
     let response = tower::ServiceExt::oneshot(reader, request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn a_secret_sent_in_the_wrong_shape_is_not_echoed(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let tenant = app.tenant("Acme").await;
+    let admin = app.key(&tenant, "admin").await;
+    let path = format!("/v1/tenants/{tenant}/connections");
+    let secret = "sk_live_wrong_shape_0123456789";
+    let bodies = [
+        json!({"provider": "stripe", "external_id": "x", "credential": secret}),
+        json!({"provider": "stripe", "external_id": "x", "credential": {"kind": secret, "api_key": "a"}}),
+        json!({"provider": "stripe", "external_id": "x", "credential": {"kind": "api_key", "api_key": [secret]}}),
+        json!({"provider": "stripe", "external_id": "x", "token_expires_at": secret}),
+    ];
+    for body in bodies {
+        let r = app.post(&path, &admin, body).await;
+        r.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert!(!r.json.to_string().contains("wrong_shape"), "{}", r.json);
+        let field = r.json["field"].as_str().unwrap();
+        assert!(
+            field == "credential"
+                || field.starts_with("credential.")
+                || field == "token_expires_at",
+            "{}",
+            r.json
+        );
+    }
+    let r = app
+        .post(
+            &path,
+            &admin,
+            json!({"provider": "stripe", "external_id": "x", "credential": {"kind": "api_key"}}),
+        )
+        .await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(
+        r.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `api_key`"),
+        "{}",
+        r.json
+    );
 }
