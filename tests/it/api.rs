@@ -603,44 +603,46 @@ async fn every_error_is_a_problem_with_a_stable_code(t: TestDb) {
     )
     .await
     .problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
-    let r = app
-        .post(
-            &path,
-            &admin,
+    // (body, status, code, field named)
+    let refused = [
+        (
             json!({"provider": "slack", "external_id": "T1", "colour": "red"}),
-        )
-        .await;
-    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field");
-    assert_eq!(r.json["field"], "colour");
-    let r = app
-        .post(
-            &path,
-            &admin,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_field",
+            Some("colour"),
+        ),
+        (
             json!({"provider": "slack", "external_id": ""}),
-        )
-        .await;
-    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert_eq!(r.json["field"], "external_id");
-    let r = app
-        .post(
-            &path,
-            &admin,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            Some("external_id"),
+        ),
+        (
             json!({"provider": "Not A Slug", "external_id": "x"}),
-        )
-        .await;
-    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_slug");
-    assert_eq!(r.json["field"], "provider");
-    let r = app
-        .post(
-            &path,
-            &admin,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_slug",
+            Some("provider"),
+        ),
+        (
             json!({"provider": "myspace", "external_id": "x"}),
-        )
-        .await;
-    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_provider");
-    let r = app.post(&path, &admin, json!({"provider": "stripe", "external_id": "x", "credential": {"kind": "api_key", "api_key": ""}})).await;
-    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert_eq!(r.json["field"], "api_key");
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_provider",
+            Some("provider"),
+        ),
+        (
+            json!({"provider": "stripe", "external_id": "x", "credential": {"kind": "api_key", "api_key": ""}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            Some("api_key"),
+        ),
+    ];
+    for (body, status, code, field) in refused {
+        let r = app.post(&path, &admin, body).await;
+        r.problem(status, code);
+        if let Some(field) = field {
+            assert_eq!(r.json["field"], field, "{}", r.json);
+        }
+    }
     assert_eq!(app.t.count("connections").await, 0, "nothing half-written");
     assert_eq!(app.t.count("activity_log").await, 0);
     let r = app
