@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::views::{ConnectionPage, ConnectionView, CredentialSecretView, Page, Problem};
+use super::views::{ConnectionView, CredentialSecretView, Page, Problem};
 use crate::models::connection::{ConnectionStatus, HealthStatus};
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId};
 use crate::repositories::Page as PageRequest;
@@ -85,7 +85,7 @@ pub struct ListQuery {
     limit: Option<u64>,
 }
 
-#[utoipa::path(operation_id = "list_connections", get, path = "/v1/tenants/{tenant_id}/connections", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ListQuery), responses((status = 200, body = ConnectionPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(operation_id = "list_connections", get, path = "/v1/tenants/{tenant_id}/connections", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ListQuery), responses((status = 200, body = Page<ConnectionView>), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,

@@ -7,11 +7,11 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
-use super::views::{Page, Problem, ProviderPage, ProviderUpsertBody, ProviderView};
+use super::views::{Page, Problem, ProviderUpsertBody, ProviderView};
 use crate::models::ProviderSlug;
 use crate::repositories::providers::{self, ProviderUpsert};
 
-#[utoipa::path(operation_id = "list_providers", get, path = "/v1/providers", tag = "providers", responses((status = 200, body = ProviderPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(operation_id = "list_providers", get, path = "/v1/providers", tag = "providers", responses((status = 200, body = Page<ProviderView>), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     _principal: Principal,

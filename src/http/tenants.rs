@@ -10,9 +10,7 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
-use super::views::{
-    ApiKeyPage, ApiKeyView, CreatedApiKeyView, Page, Problem, TenantPage, TenantView,
-};
+use super::views::{ApiKeyView, CreatedApiKeyView, Page, Problem, TenantView};
 use crate::models::TenantId;
 use crate::models::api_key::Role;
 use crate::repositories::{api_keys, tenants};
@@ -35,7 +33,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
-#[utoipa::path(operation_id = "list_tenants", get, path = "/v1/tenants", tag = "tenants", responses((status = 200, body = TenantPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(operation_id = "list_tenants", get, path = "/v1/tenants", tag = "tenants", responses((status = 200, body = Page<TenantView>), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -108,7 +106,7 @@ pub async fn create_tenant_key(
     Ok(created(key))
 }
 
-#[utoipa::path(operation_id = "list_tenant_keys", get, path = "/v1/tenants/{tenant_id}/api-keys", tag = "api-keys", params(("tenant_id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = ApiKeyPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(operation_id = "list_tenant_keys", get, path = "/v1/tenants/{tenant_id}/api-keys", tag = "api-keys", params(("tenant_id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = Page<ApiKeyView>), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn list_tenant_keys(
     State(state): State<AppState>,
     principal: Principal,
@@ -156,7 +154,7 @@ pub async fn create_operator_key(
     Ok(created(key))
 }
 
-#[utoipa::path(operation_id = "list_operator_keys", get, path = "/v1/api-keys", tag = "api-keys", responses((status = 200, body = ApiKeyPage), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(operation_id = "list_operator_keys", get, path = "/v1/api-keys", tag = "api-keys", responses((status = 200, body = Page<ApiKeyView>), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn list_operator_keys(
     State(state): State<AppState>,
     principal: Principal,

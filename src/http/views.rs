@@ -244,14 +244,6 @@ pub struct IntegrationView {
     pub default_connection: Option<ConnectionView>,
 }
 
-/// Named page types, for the OpenAPI document.
-pub type TenantPage = Page<TenantView>;
-pub type ApiKeyPage = Page<ApiKeyView>;
-pub type ProviderPage = Page<ProviderView>;
-pub type ConnectionPage = Page<ConnectionView>;
-pub type ActivityPage = Page<ActivityView>;
-pub type IntegrationPage = Page<IntegrationView>;
-
 /// RFC 9457 problem details, as every error is answered.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem {

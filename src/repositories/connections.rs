@@ -300,6 +300,21 @@ pub async fn get_by_id<C: ConnectionTrait>(
         .await?)
 }
 
+/// The tenant's connection, locked for the rest of the transaction (`FOR UPDATE` on
+/// PostgreSQL); `NotFound` when the tenant has none with this id.
+pub async fn lock<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<connection::Model> {
+    scoped(tenant)
+        .filter(connection::Column::Id.eq(id.as_uuid()))
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("connection"))
+}
+
 /// The tenant's connection to this external account of this provider, if any.
 pub async fn find_by_unique<C: ConnectionTrait>(
     db: &C,
@@ -376,12 +391,13 @@ pub async fn list<C: ConnectionTrait>(
     }))
 }
 
-/// How many connections the tenant has per provider.
+/// How many live (not revoked) connections the tenant has per provider.
 pub async fn count_by_provider<C: ConnectionTrait>(
     db: &C,
     tenant: TenantId,
 ) -> Result<Vec<(String, i64)>> {
     Ok(scoped(tenant)
+        .filter(connection::Column::Status.ne(ConnectionStatus::Revoked))
         .select_only()
         .column(connection::Column::ProviderSlug)
         .column_as(connection::Column::Id.count(), "n")

@@ -80,15 +80,20 @@ pub async fn update(
         ));
     }
     let txn = repos::begin_write(db).await?;
-    let current = connections::get_by_id(&txn, tenant, id)
-        .await?
-        .ok_or(Error::NotFound("connection"))?;
-    if current.status == ConnectionStatus::Revoked
-        && patch.status.is_some_and(|s| s != ConnectionStatus::Revoked)
-    {
+    // Locked, so a concurrent disconnect cannot slip between this check and the update.
+    let current = connections::lock(&txn, tenant, id).await?;
+    if current.status == ConnectionStatus::Revoked && patch.status.is_some() {
         return Err(Error::invalid(
             "status",
             "a revoked connection is reactivated by replacing its credentials",
+        ));
+    }
+    if patch.status == Some(ConnectionStatus::Active)
+        && credentials::summary(&txn, tenant, id).await?.is_none()
+    {
+        return Err(Error::invalid(
+            "status",
+            "a connection without a credential cannot be active",
         ));
     }
     let (before, after) = connections::update_details(&txn, tenant, id, patch).await?;
@@ -176,6 +181,12 @@ pub async fn disconnect(
     id: ConnectionId,
 ) -> Result<connection::Model> {
     let txn = repos::begin_write(db).await?;
+    if connections::lock(&txn, tenant, id).await?.status == ConnectionStatus::Revoked {
+        return Err(Error::invalid(
+            "status",
+            "the connection is already disconnected",
+        ));
+    }
     let destroyed = credentials::delete(&txn, tenant, id).await?;
     let conn = connections::revoke(&txn, tenant, id).await?;
     let details = json!({ "secrets_destroyed": destroyed });

@@ -773,6 +773,7 @@ crate::on_both_backends!(
     the_openapi_document_validates_and_covers_every_route,
     the_credential_read_performs_no_database_write,
     a_secret_sent_in_the_wrong_shape_is_not_echoed,
+    status_changes_follow_the_lifecycle_rules,
 );
 
 /// Captures every log event of a whole API session (request spans included) and
@@ -1094,5 +1095,86 @@ async fn a_secret_sent_in_the_wrong_shape_is_not_echoed(t: TestDb) {
             .contains("missing field `api_key`"),
         "{}",
         r.json
+    );
+}
+
+async fn status_changes_follow_the_lifecycle_rules(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let tenant = app.tenant("Acme").await;
+    let admin = app.key(&tenant, "admin").await;
+    let base = format!("/v1/tenants/{tenant}");
+    // No credential: cannot be made active.
+    let r = app
+        .post(
+            &format!("{base}/connections"),
+            &admin,
+            json!({"provider": "slack", "external_id": "T1"}),
+        )
+        .await;
+    let bare = format!("{base}/connections/{}", r.json["id"].as_str().unwrap());
+    let r = app
+        .call(
+            Method::PATCH,
+            &bare,
+            Some(&admin),
+            Some(json!({"status": "active"})),
+        )
+        .await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.json["field"], "status");
+    // Disconnected: the status stays revoked, a second disconnect is refused, and the
+    // integrations view no longer counts it.
+    let r = app
+        .post(
+            &format!("{base}/connections"),
+            &admin,
+            stripe("acct", API_KEY_SECRET),
+        )
+        .await;
+    let conn = format!("{base}/connections/{}", r.json["id"].as_str().unwrap());
+    app.post(&format!("{conn}/disconnect"), &admin, json!({}))
+        .await;
+    for status in ["active", "error"] {
+        let r = app
+            .call(
+                Method::PATCH,
+                &conn,
+                Some(&admin),
+                Some(json!({"status": status})),
+            )
+            .await;
+        r.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    app.post(&format!("{conn}/disconnect"), &admin, json!({}))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let r = app.get(&format!("{base}/integrations"), &admin).await;
+    let stripe_row = r.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["provider"] == "stripe")
+        .unwrap()
+        .clone();
+    assert_eq!(stripe_row["connected"], false, "{stripe_row}");
+    assert_eq!(stripe_row["connection_count"], 0);
+    // Replacing the credential brings it back.
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("{conn}/credentials"),
+            Some(&admin),
+            Some(json!({"kind": "api_key", "api_key": NEW_SECRET})),
+        )
+        .await;
+    assert_eq!(r.json["status"], "active", "{}", r.json);
+    // The bearer scheme is case-insensitive.
+    let request = Request::get(&conn)
+        .header(header::AUTHORIZATION, format!("bearer {admin}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.send(request, "lowercase bearer").await.status,
+        StatusCode::OK
     );
 }
