@@ -431,6 +431,18 @@ async fn the_role_matrix_holds_for_every_endpoint(t: TestDb) {
         Some(upsert),
         [200, 403, 403, 403, 403, 401],
     ));
+    rows.push((
+        Method::DELETE,
+        "{base}/api-keys/{key}",
+        None,
+        [204, 204, 403, 403, 404, 401],
+    ));
+    rows.push((
+        Method::DELETE,
+        "/v1/api-keys/{opkey}",
+        None,
+        [204, 403, 403, 403, 403, 401],
+    ));
     let mut n = 0;
     let mut failures = Vec::new();
     for (method, template, body, expected) in rows {
@@ -446,7 +458,34 @@ async fn the_role_matrix_holds_for_every_endpoint(t: TestDb) {
                 "{base}/connections/{}",
                 created.json["id"].as_str().unwrap()
             );
-            let path = template.replace("{conn}", &conn).replace("{base}", &base);
+            // A fresh tenant key and operator key for the revocation rows.
+            let key = app
+                .post(
+                    &format!("{base}/api-keys"),
+                    &app.operator,
+                    json!({"name": format!("k{n}"), "role": "viewer"}),
+                )
+                .await
+                .json["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let opkey = app
+                .post(
+                    "/v1/api-keys",
+                    &app.operator,
+                    json!({"name": format!("op{n}")}),
+                )
+                .await
+                .json["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let path = template
+                .replace("{conn}", &conn)
+                .replace("{base}", &base)
+                .replace("{key}", &key)
+                .replace("{opkey}", &opkey);
             let body = body.clone().map(|b| {
                 let text = b.to_string().replace("NEW", &format!("NEW{n}"));
                 serde_json::from_str::<Value>(&text).unwrap()
@@ -683,6 +722,9 @@ async fn every_error_is_a_problem_with_a_stable_code(t: TestDb) {
     app.call(Method::GET, &path, Some("cv_not_a_real_key"), None)
         .await
         .problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+    app.call(Method::PUT, "/v1/tenants", Some(&viewer), None)
+        .await
+        .problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     let r = app
         .post(
             &path,
@@ -744,10 +786,54 @@ async fn an_activity_entry_commits_or_rolls_back_with_its_change(t: TestDb) {
         !r.json.to_string().contains("activity_log"),
         "a 500 says nothing internal"
     );
+    // Every other recorded change fails the same way and leaves nothing behind.
+    let before = app.get(&conn, &admin).await.json;
+    let attempts = [
+        (
+            Method::POST,
+            format!("/v1/tenants/{tenant}/connections"),
+            Some(stripe("acct_new", NEW_SECRET)),
+        ),
+        (
+            Method::PATCH,
+            conn.clone(),
+            Some(json!({"status": "error", "display_name": "renamed"})),
+        ),
+        (
+            Method::PUT,
+            format!("{conn}/credentials"),
+            Some(json!({"kind": "api_key", "api_key": NEW_SECRET})),
+        ),
+        (Method::DELETE, conn.clone(), None),
+    ];
+    for (method, path, body) in attempts {
+        let r = app.call(method.clone(), &path, Some(&admin), body).await;
+        r.problem(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+    }
     app.t
         .exec("ALTER TABLE activity_log_away RENAME TO activity_log")
         .await
         .unwrap();
+    let r = app.get(&conn, &admin).await;
+    assert_eq!(
+        r.json, before,
+        "no change landed without its activity entry"
+    );
+    assert_eq!(
+        app.t.count("connections").await,
+        1,
+        "the create rolled back too"
+    );
+    let r = app
+        .get(
+            &format!("{conn}/credentials"),
+            &app.key(&tenant, "service").await,
+        )
+        .await;
+    assert_eq!(
+        r.json["fields"]["api_key"], API_KEY_SECRET,
+        "the credential was not replaced"
+    );
     let r = app.get(&conn, &admin).await;
     assert_eq!(r.json["status"], "active", "the disconnect rolled back");
     assert_eq!(
