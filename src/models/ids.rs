@@ -124,6 +124,14 @@ impl ExternalId {
         if s.chars().any(char::is_control) {
             return Err(Error::InvalidExternalId("it contains control characters"));
         }
+        // External ids are shown everywhere; a URL must not carry credentials.
+        if let Ok(url) = url::Url::parse(s)
+            && (!url.username().is_empty() || url.password().is_some())
+        {
+            return Err(Error::InvalidExternalId(
+                "a URL must not contain user information (user:password@)",
+            ));
+        }
         Ok(Self(s.to_owned()))
     }
 

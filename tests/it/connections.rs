@@ -105,6 +105,11 @@ async fn bad_input_gets_a_distinct_error_and_writes_nothing(t: TestDb) {
         ExternalId::parse(" T1"),
         Err(Error::InvalidExternalId(_))
     ));
+    assert!(matches!(
+        ExternalId::parse("https://user:ghp_token@github.com/acme/widgets"),
+        Err(Error::InvalidExternalId(_))
+    ));
+    assert!(ExternalId::parse("https://github.com/acme/widgets").is_ok());
 
     let unknown_provider = connections::create(&t.db, tenant, new_connection("myspace", "x")).await;
     match unknown_provider {
