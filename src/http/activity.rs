@@ -21,6 +21,7 @@ use crate::services::credentials;
 #[serde(deny_unknown_fields)]
 pub struct ActivityQuery {
     connection_id: Option<Uuid>,
+    #[param(value_type = Option<Action>)]
     action: Option<String>,
     cursor: Option<String>,
     limit: Option<u64>,

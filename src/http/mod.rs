@@ -6,7 +6,7 @@ pub mod auth;
 mod connections;
 pub mod error;
 mod extract;
-mod health;
+pub(crate) mod health;
 pub mod metrics;
 pub mod openapi;
 mod providers;

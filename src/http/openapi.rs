@@ -6,7 +6,7 @@ use axum::response::Html;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{activity, connections, providers, tenants, views};
+use super::{activity, connections, health, metrics, providers, tenants, views};
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
 use crate::models::connection::{ConnectionStatus, HealthStatus};
@@ -28,6 +28,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         connections::replace_credentials, connections::make_default, connections::disconnect,
         connections::delete, connections::read_credentials,
         activity::list, activity::integrations,
+        health::healthz, health::readyz, metrics::render,
     ),
     components(schemas(
         views::TenantView, views::ApiKeyView, views::CreatedApiKeyView, views::ProviderView,

@@ -68,7 +68,9 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
+    /// admin, service or viewer (default viewer); operator keys are made at /v1/api-keys.
     #[serde(default)]
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
 }
 
