@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
-
 use connvault::catalog::{self, Catalog};
 use connvault::crypto::{Keyring, KeyringOptions, MasterKey};
 use connvault::db;
@@ -235,24 +233,6 @@ macro_rules! on_both_backends {
             )*
         }
     };
-}
-
-/// Polls `f` until it returns `Some`, for at most `timeout`.
-pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return Some(v);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A fresh tenant.
