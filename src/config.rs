@@ -41,6 +41,27 @@ pub struct GlobalArgs {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// PostgreSQL only: the role that owns the schema and runs migrations. With it,
+    /// `DATABASE_URL` names the service's login role (no ownership, no BYPASSRLS).
+    /// Without it, `DATABASE_URL` is the owner and the service logs in as
+    /// `CONNVAULT_SERVICE_ROLE`, which connvault creates (not in production).
+    #[arg(
+        long,
+        env = "MIGRATION_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub migration_database_url: Option<String>,
+
+    /// PostgreSQL, single-URL set-up: the login role the service uses.
+    #[arg(
+        long,
+        env = "CONNVAULT_SERVICE_ROLE",
+        default_value = crate::db::roles::DEFAULT_SERVICE_ROLE,
+        global = true
+    )]
+    pub service_role: String,
+
     /// Deployment profile.
     #[arg(
         long,
@@ -90,6 +111,11 @@ impl std::fmt::Debug for GlobalArgs {
                 "database_url",
                 &self.database_url.as_deref().map(redact_url),
             )
+            .field(
+                "migration_database_url",
+                &self.migration_database_url.as_deref().map(redact_url),
+            )
+            .field("service_role", &self.service_role)
             .field("profile", &self.profile)
             .field("catalog", &self.catalog)
             .field("log_format", &self.log_format)
@@ -127,6 +153,24 @@ impl GlobalArgs {
                 "DATABASE_URL is required with the production profile"
             )),
             _ => Ok(DEFAULT_DATABASE_URL.to_owned()),
+        }
+    }
+}
+
+impl GlobalArgs {
+    /// Who connects for what: see [`crate::db::Plan`].
+    pub fn database_plan(&self) -> anyhow::Result<crate::db::Plan> {
+        let url = self.database_url()?;
+        if crate::db::backend_of(&url)? != sea_orm::DbBackend::Postgres {
+            return Ok(crate::db::Plan::single(&url));
+        }
+        match self.migration_database_url.as_deref().map(str::trim) {
+            Some(owner) if !owner.is_empty() => Ok(crate::db::Plan::separate(&url, owner)?),
+            _ if self.profile == Profile::Production => Err(anyhow::anyhow!(
+                "the production profile needs MIGRATION_DATABASE_URL (the role that owns the \
+                 schema) besides DATABASE_URL (the service's login role)"
+            )),
+            _ => Ok(crate::db::Plan::derived(&url, &self.service_role)?),
         }
     }
 }

@@ -61,6 +61,9 @@ pub enum Error {
     #[error("data key {0} is the active key: rotate first")]
     KeyIsActive(u32),
 
+    #[error("refusing to serve: tenant isolation is not enforced by the database: {0}")]
+    Isolation(String),
+
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }

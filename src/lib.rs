@@ -17,5 +17,6 @@ pub mod http;
 pub mod models;
 pub mod repositories;
 pub mod services;
+pub mod tenancy;
 
 pub use error::{Error, Result};

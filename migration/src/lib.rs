@@ -9,6 +9,11 @@ mod m2025_11_01_102800_create_connections;
 mod m2025_11_02_090000_create_encryption_keys;
 mod m2025_11_02_090100_create_credential_secrets;
 mod m2025_11_03_090000_create_api_keys_and_activity;
+mod m2025_11_04_090000_tenant_isolation;
+
+/// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
+/// row-level security. Every later tenant table belongs here too.
+pub const TENANT_TABLES: [&str; 4] = m2025_11_04_090000_tenant_isolation::TENANT_TABLES;
 
 pub struct Migrator;
 
@@ -22,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2025_11_02_090000_create_encryption_keys::Migration),
             Box::new(m2025_11_02_090100_create_credential_secrets::Migration),
             Box::new(m2025_11_03_090000_create_api_keys_and_activity::Migration),
+            Box::new(m2025_11_04_090000_tenant_isolation::Migration),
         ]
     }
 }

@@ -29,11 +29,16 @@ pub enum MigrateAction {
 }
 
 pub async fn run(global: &GlobalArgs, action: MigrateAction) -> anyhow::Result<()> {
-    let url = global.database_url()?;
-    let db = db::connect(&url, global.db_max_connections).await?;
+    let plan = global.database_plan()?;
+    let url = plan
+        .owner_url
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("MIGRATION_DATABASE_URL is required"))?;
+    let db = db::connect(&url, 2).await?;
     match action {
         MigrateAction::Up { steps } => {
             Migrator::up(&db, steps).await?;
+            provision(&db, &plan).await?;
             println!("migrations applied");
         }
         MigrateAction::Down { steps } => {
@@ -55,8 +60,23 @@ pub async fn run(global: &GlobalArgs, action: MigrateAction) -> anyhow::Result<(
                 anyhow::bail!("migrate fresh destroys all data; pass --yes to do it in production");
             }
             Migrator::fresh(&db).await?;
+            provision(&db, &plan).await?;
             println!("database recreated");
         }
+    }
+    Ok(())
+}
+
+/// Gives the service role its grants on the tables just migrated.
+async fn provision(db: &sea_orm::DatabaseConnection, plan: &db::Plan) -> anyhow::Result<()> {
+    if let Some(role) = &plan.role {
+        db::roles::provision(
+            db,
+            &role.name,
+            role.password.as_ref(),
+            role.always_set_password,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -206,10 +206,9 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-/// Opens the configured database and applies pending migrations.
+/// Applies pending migrations as the owner, then opens the service's pool (checked on
+/// PostgreSQL: it must be bound by row-level security).
 async fn open_migrated(global: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
-    let url = global.database_url()?;
-    let db = db::connect(&url, global.db_max_connections).await?;
-    db::migrate(&db).await?;
-    Ok(db)
+    let plan = global.database_plan()?;
+    Ok(db::open(&plan, global.db_max_connections).await?)
 }

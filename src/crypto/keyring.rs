@@ -18,17 +18,17 @@ use aes_gcm::aead::{KeyInit, OsRng};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use zeroize::Zeroizing;
 
 use super::envelope::{self, Binding};
 use super::master::MasterKey;
 use crate::error::{Error, Result, is_unique_violation};
-use crate::models::credential_secret;
 use crate::models::encryption_key::{self, KeyState};
 use crate::repositories;
+use crate::repositories::key_usage;
 
 /// Encryptions reserved per database round trip.
 const RESERVATION_BLOCK: u64 = 256;
@@ -359,15 +359,10 @@ impl Keyring {
     /// Every key with its state, budget use and number of ciphertexts.
     pub async fn status(&self) -> Result<Vec<KeyStatus>> {
         let db = &self.inner.db;
-        let counts: Vec<(i32, i64)> = credential_secret::Entity::find()
-            .select_only()
-            .column(credential_secret::Column::KeyId)
-            .column_as(credential_secret::Column::KeyId.count(), "n")
-            .group_by(credential_secret::Column::KeyId)
-            .into_tuple()
-            .all(db)
-            .await?;
-        let counts: HashMap<i32, i64> = counts.into_iter().collect();
+        let mut counts: HashMap<u32, u64> = HashMap::new();
+        for usage in key_usage::all(db).await? {
+            *counts.entry(usage.key_id).or_default() += usage.ciphertexts;
+        }
         let rows = encryption_key::Entity::find()
             .order_by_asc(encryption_key::Column::Id)
             .all(db)
@@ -379,7 +374,7 @@ impl Keyring {
                 state: row.state,
                 master_key_id: row.master_key_id,
                 encryptions: u64::try_from(row.encryptions).unwrap_or(0),
-                ciphertexts: u64::try_from(counts.get(&row.id).copied().unwrap_or(0)).unwrap_or(0),
+                ciphertexts: counts.get(&key_id(row.id)).copied().unwrap_or(0),
                 created_at: row.created_at,
             })
             .collect())
@@ -397,10 +392,7 @@ impl Keyring {
         if row.state == KeyState::Active {
             return Err(Error::KeyIsActive(id));
         }
-        let used = credential_secret::Entity::find()
-            .filter(credential_secret::Column::KeyId.eq(id as i32))
-            .count(&txn)
-            .await?;
+        let used = key_usage::count_for_key(&txn, id).await?;
         if used > 0 {
             return Err(Error::KeyInUse {
                 id,

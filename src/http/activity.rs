@@ -15,6 +15,7 @@ use crate::models::activity::Action;
 use crate::repositories::activity::{self, Filter};
 use crate::repositories::{Page as PageRequest, connections, providers};
 use crate::services::credentials;
+use crate::tenancy::TenantTxn;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -74,14 +75,16 @@ pub async fn integrations(
     let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Read).await?;
     let catalog = providers::list_all(&state.db).await?;
+    let txn = TenantTxn::begin(&state.db, tenant).await?;
     let counts: std::collections::HashMap<String, i64> =
-        connections::count_by_provider(&state.db, tenant)
+        connections::count_by_provider(&txn, tenant)
             .await?
             .into_iter()
             .collect();
-    let defaults = connections::defaults(&state.db, tenant).await?;
+    let defaults = connections::defaults(&txn, tenant).await?;
     let ids: Vec<Uuid> = defaults.iter().map(|c| c.id).collect();
-    let mut summaries = credentials::summaries(&state.db, tenant, &ids).await?;
+    let mut summaries = credentials::summaries(&txn, tenant, &ids).await?;
+    txn.commit().await?;
     let mut defaults: std::collections::HashMap<String, _> = defaults
         .into_iter()
         .map(|c| (c.provider_slug.clone(), c))

@@ -56,7 +56,7 @@ impl FromRequestParts<AppState> for Principal {
             key_id: key.id,
             name: key.name,
             role: key.role,
-            tenant: key.tenant_id.map(TenantId::from_uuid),
+            tenant: key.tenant_id,
         })
     }
 }

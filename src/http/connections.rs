@@ -21,6 +21,7 @@ use crate::repositories::connections::{
 };
 use crate::services::connections as service;
 use crate::services::credentials::{self, Credential};
+use crate::tenancy::TenantTxn;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -103,8 +104,10 @@ pub async fn list(
         status: query.status,
         health: query.health,
     };
+    // One transaction for the page and its summaries: one scope, one snapshot.
+    let txn = TenantTxn::begin(&state.db, tenant).await?;
     let page = repo::list(
-        &state.db,
+        &txn,
         tenant,
         &filter,
         PageRequest {
@@ -114,7 +117,8 @@ pub async fn list(
     )
     .await?;
     let ids: Vec<Uuid> = page.items.iter().map(|c| c.id).collect();
-    let mut summaries = credentials::summaries(&state.db, tenant, &ids).await?;
+    let mut summaries = credentials::summaries(&txn, tenant, &ids).await?;
+    txn.commit().await?;
     let items = page
         .items
         .into_iter()
@@ -146,10 +150,13 @@ pub async fn get(
 ) -> ApiResult<Json<ConnectionView>> {
     let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Read).await?;
-    let conn = repo::get_by_id(&state.db, tenant, ConnectionId::from_uuid(id))
+    let txn = TenantTxn::begin(&state.db, tenant).await?;
+    let conn = repo::get_by_id(&txn, tenant, ConnectionId::from_uuid(id))
         .await?
         .ok_or_else(|| ApiError::not_found("connection"))?;
-    Ok(Json(view(&state, tenant, conn).await?))
+    let summary = credentials::summary(&txn, tenant, conn.connection_id()).await?;
+    txn.commit().await?;
+    Ok(Json(ConnectionView::new(conn, summary)))
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).

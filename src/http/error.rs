@@ -102,6 +102,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Error::from(err).into()
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match &err {
@@ -140,7 +146,7 @@ impl From<Error> for ApiError {
                     "the stored credential cannot be decrypted; the cause is in the service log",
                 )
             }
-            Error::Catalog(_) | Error::MasterKey(_) | Error::Database(_) => {
+            Error::Catalog(_) | Error::MasterKey(_) | Error::Isolation(_) | Error::Database(_) => {
                 tracing::error!(error = %err, "request failed");
                 ApiError::internal()
             }

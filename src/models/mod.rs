@@ -8,6 +8,7 @@ pub mod credential_secret;
 pub mod encryption_key;
 pub mod ids;
 pub mod json;
+pub mod operator_key;
 pub mod provider;
 pub mod tenant;
 

@@ -2,8 +2,7 @@
 
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -11,6 +10,7 @@ use super::page::{self, Page, PageResult, Position};
 use crate::error::Result;
 use crate::models::TenantId;
 use crate::models::activity::{self, Action};
+use crate::tenancy::TenantScope;
 
 /// Who did it: the API key (or `None` for the CLI), with its name copied in so the
 /// entry stays readable after the key is revoked.
@@ -38,13 +38,14 @@ pub struct Entry<'a> {
     pub details: serde_json::Value,
 }
 
-pub async fn record<C: ConnectionTrait>(
+pub async fn record<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     actor: &Actor,
     entry: Entry<'_>,
 ) -> Result<activity::Model> {
-    Ok(activity::ActiveModel {
+    let db = db.enter(tenant, true).await?;
+    let row = activity::ActiveModel {
         id: Set(Uuid::new_v4()),
         tenant_id: Set(tenant.as_uuid()),
         connection_id: Set(entry.connection_id),
@@ -55,8 +56,10 @@ pub async fn record<C: ConnectionTrait>(
         details: Set(entry.details),
         created_at: Set(super::now()),
     }
-    .insert(db)
-    .await?)
+    .insert(&db)
+    .await?;
+    db.finish().await?;
+    Ok(row)
 }
 
 /// Filters of the activity list.
@@ -67,12 +70,13 @@ pub struct Filter {
 }
 
 /// A page of the tenant's activity, newest first.
-pub async fn list<C: ConnectionTrait>(
+pub async fn list<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     filter: Filter,
     page: Page,
 ) -> Result<PageResult<activity::Model>> {
+    let db = db.enter(tenant, false).await?;
     let limit = page.effective_limit();
     let mut query =
         activity::Entity::find().filter(activity::Column::TenantId.eq(tenant.as_uuid()));
@@ -96,8 +100,9 @@ pub async fn list<C: ConnectionTrait>(
         .order_by_desc(activity::Column::CreatedAt)
         .order_by_desc(activity::Column::Id)
         .limit(limit + 1)
-        .all(db)
+        .all(&db)
         .await?;
+    db.finish().await?;
     Ok(page::finish(items, limit, |a| Position {
         created_at: a.created_at,
         id: a.id,

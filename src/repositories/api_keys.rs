@@ -7,7 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, Set, Statement,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -16,7 +17,8 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::models::api_key::{self, Role};
 use crate::models::ids::parse_name;
-use crate::models::{TenantId, tenant};
+use crate::models::{TenantId, operator_key, tenant};
+use crate::tenancy::TenantScope;
 
 pub const KEY_PREFIX: &str = "cv_";
 
@@ -31,7 +33,7 @@ fn hash(secret: &str) -> Vec<u8> {
 }
 
 /// Makes a key. `tenant` is `None` exactly for operator keys.
-pub async fn create<C: ConnectionTrait>(
+pub async fn create<C: TenantScope>(
     db: &C,
     tenant: Option<TenantId>,
     role: Role,
@@ -47,78 +49,157 @@ pub async fn create<C: ConnectionTrait>(
             return Err(Error::invalid("role", "operator keys belong to no tenant"));
         }
     }
-    if let Some(t) = tenant
-        && tenant::Entity::find_by_id(t.as_uuid())
-            .one(db)
-            .await?
-            .is_none()
-    {
-        return Err(Error::UnknownTenant(t.as_uuid()));
-    }
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     OsRng.fill_bytes(bytes.as_mut());
     let secret = SecretString::from(format!(
         "{KEY_PREFIX}{}",
         URL_SAFE_NO_PAD.encode(bytes.as_ref())
     ));
+    let prefix = secret.expose_secret()[..KEY_PREFIX.len() + 6].to_owned();
+    let secret_hash = hash(secret.expose_secret());
+    let id = Uuid::new_v4();
+    let created_at = super::now();
+    let Some(tenant) = tenant else {
+        let key = operator_key::ActiveModel {
+            id: Set(id),
+            name: Set(name),
+            prefix: Set(prefix),
+            secret_hash: Set(secret_hash),
+            created_at: Set(created_at),
+            revoked_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+        return Ok(NewApiKey {
+            key: key.into(),
+            secret,
+        });
+    };
+    let db = db.enter(tenant, true).await?;
+    if tenant::Entity::find_by_id(tenant.as_uuid())
+        .one(&db)
+        .await?
+        .is_none()
+    {
+        return Err(Error::UnknownTenant(tenant.as_uuid()));
+    }
     let key = api_key::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        tenant_id: Set(tenant.map(|t| t.as_uuid())),
+        id: Set(id),
+        tenant_id: Set(Some(tenant.as_uuid())),
         role: Set(role),
         name: Set(name),
-        prefix: Set(secret.expose_secret()[..KEY_PREFIX.len() + 6].to_owned()),
-        secret_hash: Set(hash(secret.expose_secret())),
-        created_at: Set(super::now()),
+        prefix: Set(prefix),
+        secret_hash: Set(secret_hash),
+        created_at: Set(created_at),
         revoked_at: Set(None),
     }
-    .insert(db)
+    .insert(&db)
     .await?;
+    db.finish().await?;
     Ok(NewApiKey { key, secret })
 }
 
-/// The live key with this secret, if any: one indexed lookup, no write.
-pub async fn authenticate<C: ConnectionTrait>(
-    db: &C,
-    secret: &str,
-) -> Result<Option<api_key::Model>> {
+/// The caller a live key stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyIdentity {
+    pub id: Uuid,
+    /// `None` for an operator key.
+    pub tenant_id: Option<TenantId>,
+    pub role: Role,
+    pub name: String,
+}
+
+/// The live key with this secret, if any: one statement over two unique indexes, no
+/// write. The tenant is not known yet, so on PostgreSQL a function makes the key row
+/// visible to the holder of its secret (see the `api_key_lookup` policy).
+pub async fn authenticate<C: ConnectionTrait>(db: &C, secret: &str) -> Result<Option<KeyIdentity>> {
     if !secret.starts_with(KEY_PREFIX) || secret.len() > 128 {
         return Ok(None);
     }
-    Ok(api_key::Entity::find()
-        .filter(api_key::Column::SecretHash.eq(hash(secret)))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .one(db)
-        .await?)
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT o_id, o_tenant_id, o_role, o_name FROM connvault_authenticate($1)"
+        }
+        _ => {
+            "SELECT id AS o_id, tenant_id AS o_tenant_id, role AS o_role, name AS o_name \
+             FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL \
+             UNION ALL \
+             SELECT id, NULL, 'operator', name \
+             FROM operator_keys WHERE secret_hash = ?1 AND revoked_at IS NULL"
+        }
+    };
+    let Some(row) = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [hash(secret).into()],
+        ))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let role: String = row.try_get("", "o_role")?;
+    let tenant_id: Option<Uuid> = row.try_get("", "o_tenant_id")?;
+    Ok(Some(KeyIdentity {
+        id: row.try_get("", "o_id")?,
+        tenant_id: tenant_id.map(TenantId::from_uuid),
+        role: Role::parse(&role).ok_or(Error::NotFound("api key role"))?,
+        name: row.try_get("", "o_name")?,
+    }))
 }
 
 /// Keys of a tenant (or the operator keys, for `None`), oldest first.
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    tenant: Option<TenantId>,
-) -> Result<Vec<api_key::Model>> {
-    let query = match tenant {
-        Some(t) => api_key::Entity::find().filter(api_key::Column::TenantId.eq(t.as_uuid())),
-        None => api_key::Entity::find().filter(api_key::Column::TenantId.is_null()),
+pub async fn list<C: TenantScope>(db: &C, tenant: Option<TenantId>) -> Result<Vec<api_key::Model>> {
+    let Some(tenant) = tenant else {
+        return Ok(operator_key::Entity::find()
+            .order_by_asc(operator_key::Column::CreatedAt)
+            .order_by_asc(operator_key::Column::Id)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect());
     };
-    Ok(query
+    let db = db.enter(tenant, false).await?;
+    let keys = api_key::Entity::find()
+        .filter(api_key::Column::TenantId.eq(tenant.as_uuid()))
         .order_by_asc(api_key::Column::CreatedAt)
         .order_by_asc(api_key::Column::Id)
-        .all(db)
-        .await?)
+        .all(&db)
+        .await?;
+    db.finish().await?;
+    Ok(keys)
 }
 
 /// Revokes a key of `tenant` (or an operator key, for `None`). `NotFound` when there is
 /// no such live key there.
-pub async fn revoke<C: ConnectionTrait>(db: &C, tenant: Option<TenantId>, id: Uuid) -> Result<()> {
-    let mut update = api_key::Entity::update_many()
-        .col_expr(api_key::Column::RevokedAt, Expr::val(super::now()))
-        .filter(api_key::Column::Id.eq(id))
-        .filter(api_key::Column::RevokedAt.is_null());
-    update = match tenant {
-        Some(t) => update.filter(api_key::Column::TenantId.eq(t.as_uuid())),
-        None => update.filter(api_key::Column::TenantId.is_null()),
+pub async fn revoke<C: TenantScope>(db: &C, tenant: Option<TenantId>, id: Uuid) -> Result<()> {
+    let revoked = match tenant {
+        None => {
+            operator_key::Entity::update_many()
+                .col_expr(operator_key::Column::RevokedAt, Expr::val(super::now()))
+                .filter(operator_key::Column::Id.eq(id))
+                .filter(operator_key::Column::RevokedAt.is_null())
+                .exec(db)
+                .await?
+                .rows_affected
+        }
+        Some(t) => {
+            let db = db.enter(t, true).await?;
+            let n = api_key::Entity::update_many()
+                .col_expr(api_key::Column::RevokedAt, Expr::val(super::now()))
+                .filter(api_key::Column::Id.eq(id))
+                .filter(api_key::Column::TenantId.eq(t.as_uuid()))
+                .filter(api_key::Column::RevokedAt.is_null())
+                .exec(&db)
+                .await?
+                .rows_affected;
+            db.finish().await?;
+            n
+        }
     };
-    if update.exec(db).await?.rows_affected == 0 {
+    if revoked == 0 {
         return Err(Error::NotFound("api key"));
     }
     Ok(())

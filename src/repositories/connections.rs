@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionSession, TransactionTrait,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -15,6 +14,7 @@ use crate::models::connection::{self, ConnectionStatus, HealthStatus};
 use crate::models::ids::parse_name;
 use crate::models::json::StringList;
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId, provider, tenant};
+use crate::tenancy::TenantScope;
 
 pub const DISPLAY_NAME_MAX_LEN: usize = 200;
 pub const ERROR_MESSAGE_MAX_LEN: usize = 1000;
@@ -189,7 +189,7 @@ pub fn redact_secrets(message: &str) -> String {
 /// Creates a connection in `tenant`. The first connection of a tenant to a provider
 /// becomes that provider's default. Fails with `UnknownTenant`, `UnknownProvider` or
 /// `DuplicateConnection`, writing nothing.
-pub async fn create<C: TransactionTrait>(
+pub async fn create<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     input: NewConnection,
@@ -202,7 +202,7 @@ pub async fn create<C: TransactionTrait>(
     check_metadata(&input.metadata)?;
     check_scopes(&input.scopes_granted)?;
 
-    let txn = super::begin_write(db).await?;
+    let txn = db.enter(tenant, true).await?;
     if tenant::Entity::find_by_id(tenant.as_uuid())
         .one(&txn)
         .await?
@@ -280,7 +280,7 @@ pub async fn create<C: TransactionTrait>(
         .one(&txn)
         .await?
         .ok_or(Error::NotFound("connection"))?;
-    txn.commit().await?;
+    txn.finish().await?;
     Ok(created)
 }
 
@@ -289,44 +289,53 @@ fn scoped(tenant: TenantId) -> sea_orm::Select<connection::Entity> {
 }
 
 /// The tenant's connection with this id, or `None` (also when it belongs to another tenant).
-pub async fn get_by_id<C: ConnectionTrait>(
+pub async fn get_by_id<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<Option<connection::Model>> {
-    Ok(scoped(tenant)
+    let db = db.enter(tenant, false).await?;
+    let found = scoped(tenant)
         .filter(connection::Column::Id.eq(id.as_uuid()))
-        .one(db)
-        .await?)
+        .one(&db)
+        .await?;
+    db.finish().await?;
+    Ok(found)
 }
 
 /// The tenant's connection, locked for the rest of the transaction (`FOR UPDATE` on
 /// PostgreSQL); `NotFound` when the tenant has none with this id.
-pub async fn lock<C: ConnectionTrait>(
+pub async fn lock<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    scoped(tenant)
+    let db = db.enter(tenant, true).await?;
+    let row = scoped(tenant)
         .filter(connection::Column::Id.eq(id.as_uuid()))
         .lock_exclusive()
-        .one(db)
+        .one(&db)
         .await?
-        .ok_or(Error::NotFound("connection"))
+        .ok_or(Error::NotFound("connection"))?;
+    db.finish().await?;
+    Ok(row)
 }
 
 /// The tenant's connection to this external account of this provider, if any.
-pub async fn find_by_unique<C: ConnectionTrait>(
+pub async fn find_by_unique<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     provider: &ProviderSlug,
     external_id: &ExternalId,
 ) -> Result<Option<connection::Model>> {
-    Ok(scoped(tenant)
+    let db = db.enter(tenant, false).await?;
+    let found = scoped(tenant)
         .filter(connection::Column::ProviderSlug.eq(provider.as_str()))
         .filter(connection::Column::ExternalId.eq(external_id.as_str()))
-        .one(db)
-        .await?)
+        .one(&db)
+        .await?;
+    db.finish().await?;
+    Ok(found)
 }
 
 /// Filters of a connection listing; `None` matches everything.
@@ -338,7 +347,7 @@ pub struct ConnectionFilter {
 }
 
 /// One page of the tenant's connections to a provider, oldest first (ties broken by id).
-pub async fn list_by_tenant_provider<C: ConnectionTrait>(
+pub async fn list_by_tenant_provider<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     provider: &ProviderSlug,
@@ -352,12 +361,13 @@ pub async fn list_by_tenant_provider<C: ConnectionTrait>(
 }
 
 /// One page of the tenant's connections matching `filter`, oldest first.
-pub async fn list<C: ConnectionTrait>(
+pub async fn list<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     filter: &ConnectionFilter,
     page: Page,
 ) -> Result<PageResult<connection::Model>> {
+    let db = db.enter(tenant, false).await?;
     let limit = page.effective_limit();
     let mut query = scoped(tenant);
     if let Some(provider) = &filter.provider {
@@ -383,8 +393,9 @@ pub async fn list<C: ConnectionTrait>(
         .order_by_asc(connection::Column::CreatedAt)
         .order_by_asc(connection::Column::Id)
         .limit(limit + 1)
-        .all(db)
+        .all(&db)
         .await?;
+    db.finish().await?;
     Ok(page::finish(items, limit, |c| Position {
         created_at: c.created_at,
         id: c.id,
@@ -392,30 +403,33 @@ pub async fn list<C: ConnectionTrait>(
 }
 
 /// How many live (not revoked) connections the tenant has per provider.
-pub async fn count_by_provider<C: ConnectionTrait>(
+pub async fn count_by_provider<C: TenantScope>(
     db: &C,
     tenant: TenantId,
 ) -> Result<Vec<(String, i64)>> {
-    Ok(scoped(tenant)
+    let db = db.enter(tenant, false).await?;
+    let counts = scoped(tenant)
         .filter(connection::Column::Status.ne(ConnectionStatus::Revoked))
         .select_only()
         .column(connection::Column::ProviderSlug)
         .column_as(connection::Column::Id.count(), "n")
         .group_by(connection::Column::ProviderSlug)
         .into_tuple()
-        .all(db)
-        .await?)
+        .all(&db)
+        .await?;
+    db.finish().await?;
+    Ok(counts)
 }
 
 /// The tenant's default connection of each provider that has one.
-pub async fn defaults<C: ConnectionTrait>(
-    db: &C,
-    tenant: TenantId,
-) -> Result<Vec<connection::Model>> {
-    Ok(scoped(tenant)
+pub async fn defaults<C: TenantScope>(db: &C, tenant: TenantId) -> Result<Vec<connection::Model>> {
+    let db = db.enter(tenant, false).await?;
+    let rows = scoped(tenant)
         .filter(connection::Column::IsDefault.eq(true))
-        .all(db)
-        .await?)
+        .all(&db)
+        .await?;
+    db.finish().await?;
+    Ok(rows)
 }
 
 /// A change of a connection's descriptive fields. `display_name: Some(None)` clears it.
@@ -428,13 +442,14 @@ pub struct DetailsPatch {
 
 /// Applies `patch`; returns the row before and after. `NotFound` when the tenant has no
 /// such connection.
-pub async fn update_details<C: ConnectionTrait>(
+pub async fn update_details<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     id: ConnectionId,
     patch: DetailsPatch,
 ) -> Result<(connection::Model, connection::Model)> {
-    let before = get_by_id(db, tenant, id)
+    let db = db.enter(tenant, true).await?;
+    let before = get_by_id(&db, tenant, id)
         .await?
         .ok_or(Error::NotFound("connection"))?;
     let mut row = connection::ActiveModel {
@@ -459,21 +474,23 @@ pub async fn update_details<C: ConnectionTrait>(
         .set(row)
         .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
         .filter(connection::Column::Id.eq(id.as_uuid()))
-        .exec_with_returning(db)
+        .exec_with_returning(&db)
         .await?
         .into_iter()
         .next()
         .ok_or(Error::NotFound("connection"))?;
+    db.finish().await?;
     Ok((before, after))
 }
 
 /// Marks the connection revoked and no longer the default; returns the updated row.
-pub async fn revoke<C: ConnectionTrait>(
+pub async fn revoke<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    connection::Entity::update_many()
+    let db = db.enter(tenant, true).await?;
+    let row = connection::Entity::update_many()
         .col_expr(connection::Column::Status, Expr::val("revoked"))
         .col_expr(connection::Column::IsDefault, Expr::val(false))
         .col_expr(
@@ -483,34 +500,38 @@ pub async fn revoke<C: ConnectionTrait>(
         .col_expr(connection::Column::UpdatedAt, Expr::val(super::now()))
         .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
         .filter(connection::Column::Id.eq(id.as_uuid()))
-        .exec_with_returning(db)
+        .exec_with_returning(&db)
         .await?
         .into_iter()
         .next()
-        .ok_or(Error::NotFound("connection"))
+        .ok_or(Error::NotFound("connection"))?;
+    db.finish().await?;
+    Ok(row)
 }
 
 /// Deletes the tenant's connection (its credential goes with it); returns the deleted
 /// row, or `NotFound`.
-pub async fn delete<C: ConnectionTrait>(
+pub async fn delete<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    let row = get_by_id(db, tenant, id)
+    let db = db.enter(tenant, true).await?;
+    let row = get_by_id(&db, tenant, id)
         .await?
         .ok_or(Error::NotFound("connection"))?;
     connection::Entity::delete_many()
         .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
         .filter(connection::Column::Id.eq(id.as_uuid()))
-        .exec(db)
+        .exec(&db)
         .await?;
+    db.finish().await?;
     Ok(row)
 }
 
 /// Applies `patch` to the tenant's connection and returns the updated row;
 /// `NotFound` (and no change) when the tenant has no such connection.
-pub async fn update_tokens_status<C: ConnectionTrait>(
+pub async fn update_tokens_status<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     id: ConnectionId,
@@ -549,27 +570,29 @@ pub async fn update_tokens_status<C: ConnectionTrait>(
             }
         }
     }
+    let db = db.enter(tenant, true).await?;
     let updated = connection::Entity::update_many()
         .set(row)
         .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
         .filter(connection::Column::Id.eq(id.as_uuid()))
-        .exec_with_returning(db)
-        .await?;
-    updated
+        .exec_with_returning(&db)
+        .await?
         .into_iter()
         .next()
-        .ok_or(Error::NotFound("connection"))
+        .ok_or(Error::NotFound("connection"))?;
+    db.finish().await?;
+    Ok(updated)
 }
 
 /// Makes the tenant's connection the default for its provider, in one transaction:
 /// afterwards exactly one connection of that (tenant, provider) is the default, also
 /// when several callers race.
-pub async fn make_default<C: TransactionTrait>(
+pub async fn make_default<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    let txn = super::begin_write(db).await?;
+    let txn = db.enter(tenant, true).await?;
     let target = get_by_id(&txn, tenant, id)
         .await?
         .ok_or(Error::NotFound("connection"))?;
@@ -618,6 +641,6 @@ pub async fn make_default<C: TransactionTrait>(
     let result = get_by_id(&txn, tenant, id)
         .await?
         .ok_or(Error::NotFound("connection"))?;
-    txn.commit().await?;
+    txn.finish().await?;
     Ok(result)
 }

@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod api_keys;
 pub mod connections;
+pub mod key_usage;
 pub mod page;
 pub mod providers;
 pub mod tenants;

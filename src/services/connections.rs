@@ -12,8 +12,8 @@ use crate::models::connection::{self, ConnectionStatus};
 use crate::models::{ConnectionId, TenantId};
 use crate::repositories::activity::{self, Actor, Entry};
 use crate::repositories::connections::{self, DetailsPatch, NewConnection};
-use crate::repositories::{self as repos};
 use crate::services::credentials::{self, Credential, CredentialSummary};
+use crate::tenancy::TenantTxn;
 
 fn entry(conn: &connection::Model, action: Action, details: serde_json::Value) -> Entry<'_> {
     Entry {
@@ -41,7 +41,7 @@ pub async fn connect(
     if sealed.is_some() && input.status == ConnectionStatus::Pending {
         input.status = ConnectionStatus::Active;
     }
-    let txn = repos::begin_write(db).await?;
+    let txn = TenantTxn::begin_write(db, tenant).await?;
     let conn = connections::create(&txn, tenant, input).await?;
     let summary = match sealed {
         Some(s) => Some(credentials::write_sealed(&txn, s).await?),
@@ -79,7 +79,7 @@ pub async fn update(
             "use disconnect to revoke a connection",
         ));
     }
-    let txn = repos::begin_write(db).await?;
+    let txn = TenantTxn::begin_write(db, tenant).await?;
     // Locked, so a concurrent disconnect cannot slip between this check and the update.
     let current = connections::lock(&txn, tenant, id).await?;
     if current.status == ConnectionStatus::Revoked && patch.status.is_some() {
@@ -122,7 +122,7 @@ pub async fn replace_credentials(
     credential: &Credential,
 ) -> Result<(connection::Model, CredentialSummary)> {
     let sealed = credentials::seal(keyring, tenant, id, credential).await?;
-    let txn = repos::begin_write(db).await?;
+    let txn = TenantTxn::begin_write(db, tenant).await?;
     let summary = credentials::write_sealed(&txn, sealed).await?;
     let (before, after) = connections::update_details(
         &txn,
@@ -154,7 +154,7 @@ pub async fn make_default(
     actor: &Actor,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    let txn = repos::begin_write(db).await?;
+    let txn = TenantTxn::begin_write(db, tenant).await?;
     let before = connections::get_by_id(&txn, tenant, id)
         .await?
         .ok_or(Error::NotFound("connection"))?;
@@ -180,7 +180,7 @@ pub async fn disconnect(
     actor: &Actor,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    let txn = repos::begin_write(db).await?;
+    let txn = TenantTxn::begin_write(db, tenant).await?;
     if connections::lock(&txn, tenant, id).await?.status == ConnectionStatus::Revoked {
         return Err(Error::invalid(
             "status",
@@ -208,7 +208,7 @@ pub async fn delete(
     actor: &Actor,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    let txn = repos::begin_write(db).await?;
+    let txn = TenantTxn::begin_write(db, tenant).await?;
     let conn = connections::delete(&txn, tenant, id).await?;
     let details = json!({ "external_id": conn.external_id });
     activity::record(&txn, tenant, actor, entry(&conn, Action::Deleted, details)).await?;

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, RelationTrait, Set,
-    TransactionSession, TransactionTrait,
+    ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    RelationTrait, Set, Statement, TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use crate::crypto::{Binding, Keyring, mask};
 use crate::error::{Error, Result};
 use crate::models::{ConnectionId, TenantId, connection, credential_secret};
 use crate::repositories;
+use crate::tenancy::{self, TenantScope, TenantTxn};
 
 /// Longest secret accepted, in bytes.
 pub const SECRET_MAX_LEN: usize = 16 * 1024;
@@ -272,7 +273,7 @@ pub async fn seal(
 
 /// Replaces the connection's credential with `sealed`, inside the caller's
 /// transaction. `NotFound` when the tenant has no such connection.
-pub async fn write_sealed<C: ConnectionTrait>(
+pub async fn write_sealed<C: TenantScope>(
     db: &C,
     sealed: SealedCredential,
 ) -> Result<CredentialSummary> {
@@ -282,13 +283,14 @@ pub async fn write_sealed<C: ConnectionTrait>(
         kind,
         fields,
     } = sealed;
+    let db = db.enter(tenant, true).await?;
     // Locking the connection row serializes concurrent replacements of its credential
     // (PostgreSQL; SQLite's write transaction is exclusive already).
     let exists = connection::Entity::find()
         .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
         .filter(connection::Column::Id.eq(connection_id.as_uuid()))
         .lock_exclusive()
-        .one(db)
+        .one(&db)
         .await?
         .is_some();
     if !exists {
@@ -298,14 +300,14 @@ pub async fn write_sealed<C: ConnectionTrait>(
         .select_only()
         .column_as(credential_secret::Column::Revision.max(), "rev")
         .into_tuple()
-        .one(db)
+        .one(&db)
         .await?
         .flatten();
     let revision = previous.unwrap_or(0) + 1;
     credential_secret::Entity::delete_many()
         .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
         .filter(credential_secret::Column::ConnectionId.eq(connection_id.as_uuid()))
-        .exec(db)
+        .exec(&db)
         .await?;
     let now = repositories::now();
     let mut masks = BTreeMap::new();
@@ -327,8 +329,9 @@ pub async fn write_sealed<C: ConnectionTrait>(
         })
         .collect();
     credential_secret::Entity::insert_many(rows)
-        .exec_without_returning(db)
+        .exec_without_returning(&db)
         .await?;
+    db.finish().await?;
     Ok(CredentialSummary {
         kind,
         masks,
@@ -338,7 +341,7 @@ pub async fn write_sealed<C: ConnectionTrait>(
 
 /// Encrypts and stores a credential for the tenant's connection, replacing any
 /// previous one, in one transaction.
-pub async fn store<C: TransactionTrait>(
+pub async fn store<C: TransactionTrait<Transaction = DatabaseTransaction>>(
     db: &C,
     keyring: &Keyring,
     tenant: TenantId,
@@ -346,7 +349,7 @@ pub async fn store<C: TransactionTrait>(
     credential: &Credential,
 ) -> Result<CredentialSummary> {
     let sealed = seal(keyring, tenant, connection, credential).await?;
-    let txn = repositories::begin_write(db).await?;
+    let txn = TenantTxn::begin_write(db, tenant).await?;
     let summary = write_sealed(&txn, sealed).await?;
     txn.commit().await?;
     Ok(summary)
@@ -363,7 +366,7 @@ fn scoped(
 
 /// Decrypts the tenant's connection's credential: one indexed query, no write.
 /// `None` when it has none (or is another tenant's).
-pub async fn read<C: ConnectionTrait>(
+pub async fn read<C: TenantScope>(
     db: &C,
     keyring: &Keyring,
     tenant: TenantId,
@@ -383,27 +386,17 @@ pub struct CredentialRead {
     pub token_expires_at: Option<DateTime<Utc>>,
 }
 
-/// [`read`], plus the connection's token expiry, still in one query (a primary-key
-/// range of `credential_secrets` joined to its connection row).
-pub async fn read_with_expiry<C: ConnectionTrait>(
+/// [`read`], plus the connection's token expiry, still in one statement: on
+/// PostgreSQL a function that scopes its own implicit transaction to the tenant and
+/// reads under row-level security; on SQLite a primary-key range of
+/// `credential_secrets` joined to its connection row.
+pub async fn read_with_expiry<C: TenantScope>(
     db: &C,
     keyring: &Keyring,
     tenant: TenantId,
     connection: ConnectionId,
 ) -> Result<Option<CredentialRead>> {
-    let rows: Vec<SecretRow> = scoped(tenant, connection)
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            credential_secret::Relation::Connection.def(),
-        )
-        .select_only()
-        .column(credential_secret::Column::Field)
-        .column(credential_secret::Column::Kind)
-        .column(credential_secret::Column::Ciphertext)
-        .column(connection::Column::TokenExpiresAt)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let rows = secret_rows(db, tenant, connection).await?;
     let Some((_, first_kind, _, token_expires_at)) = rows.first().cloned() else {
         return Ok(None);
     };
@@ -425,12 +418,58 @@ pub async fn read_with_expiry<C: ConnectionTrait>(
     }))
 }
 
+async fn secret_rows<C: TenantScope>(
+    db: &C,
+    tenant: TenantId,
+    connection: ConnectionId,
+) -> Result<Vec<SecretRow>> {
+    tenancy::check_bound(db, tenant)?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        let stmt = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT o_field, o_kind, o_ciphertext, o_token_expires_at \
+             FROM connvault_read_credentials($1, $2)",
+            [tenant.as_uuid().into(), connection.as_uuid().into()],
+        );
+        let rows = db.query_all_raw(stmt).await?;
+        return rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("", "o_field")?,
+                    r.try_get("", "o_kind")?,
+                    r.try_get("", "o_ciphertext")?,
+                    r.try_get("", "o_token_expires_at")?,
+                ))
+            })
+            .collect::<Result<_, sea_orm::DbErr>>()
+            .map_err(Into::into);
+    }
+    let db = db.enter(tenant, false).await?;
+    let rows = scoped(tenant, connection)
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            credential_secret::Relation::Connection.def(),
+        )
+        .select_only()
+        .column(credential_secret::Column::Field)
+        .column(credential_secret::Column::Kind)
+        .column(credential_secret::Column::Ciphertext)
+        .column(connection::Column::TokenExpiresAt)
+        .into_tuple()
+        .all(&db)
+        .await?;
+    db.finish().await?;
+    Ok(rows)
+}
+
 /// The kind and masks of the connection's credential, without decrypting anything.
-pub async fn summary<C: ConnectionTrait>(
+pub async fn summary<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     connection: ConnectionId,
 ) -> Result<Option<CredentialSummary>> {
+    let db = db.enter(tenant, false).await?;
     let rows: Vec<(String, String, String, DateTime<Utc>)> = scoped(tenant, connection)
         .select_only()
         .column(credential_secret::Column::Field)
@@ -438,8 +477,9 @@ pub async fn summary<C: ConnectionTrait>(
         .column(credential_secret::Column::Mask)
         .column(credential_secret::Column::UpdatedAt)
         .into_tuple()
-        .all(db)
+        .all(&db)
         .await?;
+    db.finish().await?;
     let Some((_, kind, _, updated_at)) = rows.first().cloned() else {
         return Ok(None);
     };
@@ -451,7 +491,7 @@ pub async fn summary<C: ConnectionTrait>(
 }
 
 /// The credential summaries of several of the tenant's connections, in one query.
-pub async fn summaries<C: ConnectionTrait>(
+pub async fn summaries<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     connections: &[uuid::Uuid],
@@ -460,6 +500,7 @@ pub async fn summaries<C: ConnectionTrait>(
     if connections.is_empty() {
         return Ok(out);
     }
+    let db = db.enter(tenant, false).await?;
     let rows: Vec<(uuid::Uuid, String, String, String, DateTime<Utc>)> =
         credential_secret::Entity::find()
             .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
@@ -471,8 +512,9 @@ pub async fn summaries<C: ConnectionTrait>(
             .column(credential_secret::Column::Mask)
             .column(credential_secret::Column::UpdatedAt)
             .into_tuple()
-            .all(db)
+            .all(&db)
             .await?;
+    db.finish().await?;
     for (connection, field, kind, mask, updated_at) in rows {
         let kind = CredentialKind::parse(&kind)?;
         out.entry(connection)
@@ -488,15 +530,17 @@ pub async fn summaries<C: ConnectionTrait>(
 }
 
 /// Destroys the connection's credential; returns how many secrets were deleted.
-pub async fn delete<C: ConnectionTrait>(
+pub async fn delete<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     connection: ConnectionId,
 ) -> Result<u64> {
+    let db = db.enter(tenant, true).await?;
     let result = credential_secret::Entity::delete_many()
         .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
         .filter(credential_secret::Column::ConnectionId.eq(connection.as_uuid()))
-        .exec(db)
+        .exec(&db)
         .await?;
+    db.finish().await?;
     Ok(result.rows_affected)
 }

@@ -5,6 +5,8 @@
 //! its new value. Resumable: progress is the data itself (a row on the active key is
 //! done), so an interrupted run is finished by running it again.
 
+use std::collections::BTreeMap;
+
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
@@ -14,7 +16,9 @@ use uuid::Uuid;
 
 use crate::crypto::{Binding, Keyring};
 use crate::error::{Error, Result};
-use crate::models::credential_secret;
+use crate::models::{TenantId, credential_secret};
+use crate::repositories::key_usage;
+use crate::tenancy::TenantScope;
 
 /// A secret still under an older key, as read.
 pub struct StaleSecret {
@@ -47,48 +51,64 @@ pub fn target_key(keyring: &Keyring) -> Result<u32> {
         .ok_or(Error::NotFound("active data key"))
 }
 
-/// Up to `limit` secrets under keys older than `target`.
+/// The tenants that have secrets under keys older than `target`, by id.
+async fn stale_tenants(db: &DatabaseConnection, target: u32) -> Result<Vec<TenantId>> {
+    let mut tenants: Vec<TenantId> = key_usage::all(db)
+        .await?
+        .into_iter()
+        .filter(|u| u.key_id < target)
+        .map(|u| u.tenant)
+        .collect();
+    tenants.dedup();
+    Ok(tenants)
+}
+
+/// Up to `limit` secrets under keys older than `target`, tenant by tenant.
 pub async fn stale_batch(
     db: &DatabaseConnection,
     target: u32,
     limit: u64,
 ) -> Result<Vec<StaleSecret>> {
-    stale_batch_after(db, target, None, limit).await
+    let mut out = Vec::new();
+    for tenant in stale_tenants(db, target).await? {
+        let room = limit.saturating_sub(out.len() as u64);
+        if room == 0 {
+            break;
+        }
+        out.extend(stale_in_tenant(db, tenant, target, None, room).await?);
+    }
+    Ok(out)
 }
 
-/// [`stale_batch`], starting after `after` in the order (key, tenant, connection,
-/// field): how a run steps past rows it could not re-encrypt.
-async fn stale_batch_after(
+/// Up to `limit` of the tenant's secrets under keys older than `target`, after `after`
+/// in the order (connection, field): how a run steps past rows it could not
+/// re-encrypt.
+async fn stale_in_tenant(
     db: &DatabaseConnection,
+    tenant: TenantId,
     target: u32,
     after: Option<&StaleSecret>,
     limit: u64,
 ) -> Result<Vec<StaleSecret>> {
     let mut query = credential_secret::Entity::find()
+        .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
         .filter(credential_secret::Column::KeyId.lt(target as i32));
     if let Some(a) = after {
         let columns = Expr::tuple([
-            Expr::col(credential_secret::Column::KeyId),
-            Expr::col(credential_secret::Column::TenantId),
             Expr::col(credential_secret::Column::ConnectionId),
             Expr::col(credential_secret::Column::Field),
         ]);
-        let position = Expr::tuple([
-            Expr::val(a.key_id),
-            Expr::val(a.tenant_id),
-            Expr::val(a.connection_id),
-            Expr::val(a.field.clone()),
-        ]);
+        let position = Expr::tuple([Expr::val(a.connection_id), Expr::val(a.field.clone())]);
         query = query.filter(columns.gt(position));
     }
+    let scoped = db.enter(tenant, false).await?;
     let rows = query
-        .order_by_asc(credential_secret::Column::KeyId)
-        .order_by_asc(credential_secret::Column::TenantId)
         .order_by_asc(credential_secret::Column::ConnectionId)
         .order_by_asc(credential_secret::Column::Field)
         .limit(limit)
-        .all(db)
+        .all(&scoped)
         .await?;
+    scoped.finish().await?;
     Ok(rows
         .into_iter()
         .map(|r| StaleSecret {
@@ -157,13 +177,43 @@ pub async fn apply_batch(
             ..Default::default()
         });
     }
-    // One statement per batch: each row is rewritten only if its revision and its
-    // ciphertext are still the ones read above (a credential deleted and stored again
-    // may repeat a revision, never a ciphertext: every nonce is fresh). `VALUES` columns are named column1… on both backends.
+    // One statement per tenant in the batch, in that tenant's scope: each row is
+    // rewritten only if its revision and its ciphertext are still the ones read above (a
+    // credential deleted and stored again may repeat a revision, never a ciphertext:
+    // every nonce is fresh).
+    let total = updates.len() as u64;
+    let mut done = 0;
+    let mut by_tenant: BTreeMap<Uuid, Vec<Update>> = BTreeMap::new();
+    for update in updates {
+        by_tenant
+            .entry(update.0.tenant_id)
+            .or_default()
+            .push(update);
+    }
+    for (tenant, updates) in by_tenant {
+        done += write_updates(db, TenantId::from_uuid(tenant), &updates).await?;
+    }
+    Ok(BatchOutcome {
+        reencrypted: done,
+        skipped: total - done,
+        unreadable,
+    })
+}
+
+/// A row as read, with its new key and ciphertext.
+type Update = (StaleSecret, u32, Vec<u8>);
+
+/// Writes one tenant's re-encrypted rows in one compare-and-swap statement; returns
+/// how many were still as read. `VALUES` columns are named column1… on both backends.
+async fn write_updates(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    updates: &[Update],
+) -> Result<u64> {
     let backend = db.get_database_backend();
     let mut values: Vec<Value> = Vec::with_capacity(updates.len() * 7);
     let mut tuples = Vec::with_capacity(updates.len());
-    for (row, key_id, ciphertext) in &updates {
+    for (row, key_id, ciphertext) in updates {
         let base = values.len();
         let ph = |i: usize| match backend {
             DbBackend::Postgres => format!("${}", base + i),
@@ -198,16 +248,13 @@ pub async fn apply_batch(
          AND credential_secrets.ciphertext = v.column7",
         tuples.join(", ")
     );
-    let total = updates.len() as u64;
-    let done = db
+    let scoped = db.enter(tenant, true).await?;
+    let done = scoped
         .execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?
         .rows_affected();
-    Ok(BatchOutcome {
-        reencrypted: done,
-        skipped: total - done,
-        unreadable,
-    })
+    scoped.finish().await?;
+    Ok(done)
 }
 
 /// Re-encrypts every stale secret (or at most `max_rows`), `batch_size` at a time.
@@ -223,44 +270,54 @@ pub async fn run(
     let batch_size = batch_size.clamp(1, MAX_BATCH_SIZE);
     let target = target_key(keyring)?;
     let mut report = ReencryptReport::default();
-    // Rows changed meanwhile are fetched again from the start (they may still be on an
-    // old key); rows that cannot be decrypted are stepped past, so they stop nothing.
-    let mut after: Option<StaleSecret> = None;
-    loop {
-        let processed = report.reencrypted + report.skipped + report.unreadable;
-        let budget = match max_rows {
-            Some(max) => max.saturating_sub(processed),
-            None => batch_size,
-        };
-        if budget == 0 {
-            break;
+    // Tenant by tenant, each in its own scope. New secrets are written under the
+    // target key or a newer one, so the list of tenants cannot grow meanwhile.
+    'tenants: for tenant in stale_tenants(db, target).await? {
+        // Rows changed meanwhile are fetched again (they may still be on an old key);
+        // rows that cannot be decrypted are stepped past, so they stop nothing.
+        let mut after: Option<StaleSecret> = None;
+        loop {
+            let processed = report.reencrypted + report.skipped + report.unreadable;
+            let budget = match max_rows {
+                Some(max) => max.saturating_sub(processed),
+                None => batch_size,
+            };
+            if budget == 0 {
+                break 'tenants;
+            }
+            let batch = stale_in_tenant(
+                db,
+                tenant,
+                target,
+                after.as_ref(),
+                Ord::min(budget, batch_size),
+            )
+            .await?;
+            let Some(last) = batch.last() else {
+                break;
+            };
+            let last = StaleSecret {
+                key_id: last.key_id,
+                tenant_id: last.tenant_id,
+                connection_id: last.connection_id,
+                field: last.field.clone(),
+                ciphertext: Vec::new(),
+                revision: 0,
+            };
+            let outcome = apply_batch(db, keyring, batch).await?;
+            report.reencrypted += outcome.reencrypted;
+            report.skipped += outcome.skipped;
+            report.unreadable += outcome.unreadable;
+            if outcome.unreadable > 0 || outcome.skipped > 0 {
+                after = Some(last);
+            }
+            tracing::info!(
+                done = report.reencrypted,
+                skipped = report.skipped,
+                unreadable = report.unreadable,
+                "re-encryption progress"
+            );
         }
-        let batch =
-            stale_batch_after(db, target, after.as_ref(), Ord::min(budget, batch_size)).await?;
-        let Some(last) = batch.last() else {
-            break;
-        };
-        let last = StaleSecret {
-            key_id: last.key_id,
-            tenant_id: last.tenant_id,
-            connection_id: last.connection_id,
-            field: last.field.clone(),
-            ciphertext: Vec::new(),
-            revision: 0,
-        };
-        let outcome = apply_batch(db, keyring, batch).await?;
-        report.reencrypted += outcome.reencrypted;
-        report.skipped += outcome.skipped;
-        report.unreadable += outcome.unreadable;
-        if outcome.unreadable > 0 || outcome.skipped > 0 {
-            after = Some(last);
-        }
-        tracing::info!(
-            done = report.reencrypted,
-            skipped = report.skipped,
-            unreadable = report.unreadable,
-            "re-encryption progress"
-        );
     }
     report.remaining = stale_count(db, target).await?;
     Ok(report)
@@ -268,10 +325,10 @@ pub async fn run(
 
 /// How many secrets are under keys older than `target`.
 pub async fn stale_count(db: &DatabaseConnection, target: u32) -> Result<u64> {
-    Ok(sea_orm::PaginatorTrait::count(
-        credential_secret::Entity::find()
-            .filter(credential_secret::Column::KeyId.lt(target as i32)),
-        db,
-    )
-    .await?)
+    Ok(key_usage::all(db)
+        .await?
+        .iter()
+        .filter(|u| u.key_id < target)
+        .map(|u| u.ciphertexts)
+        .sum())
 }

@@ -1130,7 +1130,7 @@ async fn the_credential_read_performs_no_database_write(t: TestDb) {
         crate::support::Backend::Sqlite => app.t.url.replace("mode=rwc", "mode=ro"),
         crate::support::Backend::Postgres => format!(
             "{}?options=-c%20default_transaction_read_only%3Don",
-            app.t.url
+            app.t.service_url
         ),
     };
     let read_only = connvault::db::connect(&read_only_url, 2).await.unwrap();

@@ -275,8 +275,10 @@ async fn migrate_up_down_status_and_fresh_work_by_hand_on_postgres() {
     let out = run(connvault(dir.path())
         .args(["migrate", "fresh"])
         .env("DATABASE_URL", &t.url)
+        .env("MIGRATION_DATABASE_URL", &t.url)
         .env("CONNVAULT_PROFILE", "production"));
     assert!(!out.status.success(), "production needs --yes");
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,7 +40,7 @@ fn raw_row(
 
 async fn insert_raw(t: &TestDb, row: connection::ActiveModel) -> Result<(), DbErr> {
     connection::Entity::insert(row)
-        .exec_without_returning(&t.db)
+        .exec_without_returning(&t.owner)
         .await
         .map(|_| ())
 }
@@ -141,7 +141,7 @@ async fn deleting_a_tenant_removes_its_connections_but_a_used_provider_stays(t: 
         "a provider with connections cannot be deleted"
     );
     tenant::Entity::delete_by_id(tenant.as_uuid())
-        .exec(&t.db)
+        .exec(&t.owner)
         .await
         .unwrap();
     assert_eq!(t.count("connections").await, 0);

@@ -196,7 +196,10 @@ async fn the_raw_database_holds_none_of_the_plaintext_secrets(t: TestDb) {
     }
     // The dump does hold every stored ciphertext (the scan looked at the right place):
     // raw bytes in the SQLite file, `\\x…` hex in PostgreSQL's row text.
-    let stored = credential_secret::Entity::find().all(&t.db).await.unwrap();
+    let stored = credential_secret::Entity::find()
+        .all(&t.owner)
+        .await
+        .unwrap();
     assert!(!stored.is_empty());
     for row in stored {
         let found = match t.backend {
@@ -231,7 +234,7 @@ async fn dump_database(t: &TestDb) -> Vec<u8> {
         }
         Backend::Postgres => {
             let tables = t
-                .db
+                .owner
                 .query_all_raw(Statement::from_string(
                     t.db_backend(),
                     "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = 'public'",
@@ -241,8 +244,9 @@ async fn dump_database(t: &TestDb) -> Vec<u8> {
             let mut out = Vec::new();
             for row in tables {
                 let name: String = row.try_get("", "name").unwrap();
-                let rows =
-                    t.db.query_all_raw(Statement::from_string(
+                let rows = t
+                    .owner
+                    .query_all_raw(Statement::from_string(
                         t.db_backend(),
                         format!("SELECT row_to_json(x)::text AS j FROM \"{name}\" x"),
                     ))
@@ -270,7 +274,7 @@ async fn set_ciphertext(
         .filter(credential_secret::Column::TenantId.eq(tenant))
         .filter(credential_secret::Column::ConnectionId.eq(connection))
         .filter(credential_secret::Column::Field.eq(field))
-        .exec(&t.db)
+        .exec(&t.owner)
         .await
         .unwrap()
         .rows_affected;
@@ -284,7 +288,7 @@ async fn get_ciphertext(
     field: &str,
 ) -> Vec<u8> {
     credential_secret::Entity::find_by_id((tenant, connection, field.to_owned()))
-        .one(&t.db)
+        .one(&t.owner)
         .await
         .unwrap()
         .unwrap()
@@ -425,7 +429,7 @@ async fn a_stored_secret_row_does_not_debug_print_its_ciphertext(t: TestDb) {
     .await
     .unwrap();
     let row = credential_secret::Entity::find()
-        .one(&t.db)
+        .one(&t.owner)
         .await
         .unwrap()
         .unwrap();
@@ -433,7 +437,7 @@ async fn a_stored_secret_row_does_not_debug_print_its_ciphertext(t: TestDb) {
     assert!(!shown.contains("ciphertext"), "{shown}");
     assert!(shown.contains("****heck"));
     let keys = connvault::models::encryption_key::Entity::find()
-        .all(&t.db)
+        .all(&t.owner)
         .await
         .unwrap();
     assert!(!format!("{keys:?}").contains("wrapped_key"));

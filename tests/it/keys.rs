@@ -24,7 +24,7 @@ async fn key_of(t: &TestDb, tenant: TenantId, conn: ConnectionId) -> u32 {
         conn.as_uuid(),
         "api_key".to_owned(),
     ))
-    .one(&t.db)
+    .one(&t.owner)
     .await
     .unwrap()
     .unwrap();
@@ -238,7 +238,7 @@ async fn an_unreadable_ciphertext_is_stepped_past_and_reported(t: TestDb) {
         ids[4].as_uuid(),
         "api_key".to_owned(),
     ))
-    .one(&t.db)
+    .one(&t.owner)
     .await
     .unwrap()
     .unwrap();
@@ -248,7 +248,7 @@ async fn an_unreadable_ciphertext_is_stepped_past_and_reported(t: TestDb) {
     credential_secret::Entity::update_many()
         .col_expr(credential_secret::Column::Ciphertext, Expr::val(bad))
         .filter(credential_secret::Column::ConnectionId.eq(ids[4].as_uuid()))
-        .exec(&t.db)
+        .exec(&t.owner)
         .await
         .unwrap();
     let report = reencrypt::run(&t.db, &keyring, 5, None).await.unwrap();

@@ -27,12 +27,18 @@ pub enum Backend {
 
 /// One test's own database.
 pub struct TestDb {
+    /// The service's pool: on PostgreSQL it logs in as the service role, bound by
+    /// row-level security, exactly as `connvault serve` does.
     pub db: DatabaseConnection,
+    /// The owner's pool (on PostgreSQL a superuser): for raw inspection and damage.
+    pub owner: DatabaseConnection,
     /// The master key of [`TestDb::keyring`], base64 (tests only).
     pub master_key_b64: String,
     pub backend: Backend,
-    /// The URL the service would use to reach this database.
+    /// The single URL a local set-up would be given (on PostgreSQL, the owner's).
     pub url: String,
+    /// The URL the service's pool uses.
+    pub service_url: String,
     dir: Option<TempDir>,
     pg_name: Option<String>,
 }
@@ -74,8 +80,20 @@ impl TestDb {
     /// A migrated database with the built-in catalog seeded.
     pub async fn new(backend: Backend) -> Self {
         capture_logs();
-        let t = Self::empty(backend).await;
-        db::migrate(&t.db).await.expect("migrate");
+        let mut t = Self::empty(backend).await;
+        db::migrate(&t.owner).await.expect("migrate");
+        if backend == Backend::Postgres {
+            // Provisioned as a single-URL set-up does it (the URL has no password).
+            let plan = db::Plan::derived(&t.url, db::roles::DEFAULT_SERVICE_ROLE).expect("plan");
+            db::roles::provision(&t.owner, db::roles::DEFAULT_SERVICE_ROLE, None, false)
+                .await
+                .expect("provision the service role");
+            t.db = db::connect(&plan.service_url, 10)
+                .await
+                .expect("connect as the service role");
+            db::roles::self_check(&t.db).await.expect("self-check");
+            t.service_url = plan.service_url;
+        }
         catalog::seed(&t.db, &Catalog::builtin().expect("catalog"))
             .await
             .expect("seed");
@@ -93,7 +111,9 @@ impl TestDb {
                 );
                 let db = db::connect(&url, 5).await.expect("connect sqlite");
                 Self {
+                    owner: db.clone(),
                     db,
+                    service_url: url.clone(),
                     master_key_b64: random_master_key_b64(),
                     backend,
                     url,
@@ -115,7 +135,9 @@ impl TestDb {
                 let url = url.to_string();
                 let db = db::connect(&url, 10).await.expect("connect test db");
                 Self {
+                    owner: db.clone(),
                     db,
+                    service_url: url.clone(),
                     master_key_b64: random_master_key_b64(),
                     backend,
                     url,
@@ -135,18 +157,18 @@ impl TestDb {
         self.db.get_database_backend()
     }
 
-    /// Runs raw SQL and returns the number of affected rows, or the error.
+    /// Runs raw SQL as the owner and returns the number of affected rows, or the error.
     pub async fn exec(&self, sql: &str) -> Result<u64, sea_orm::DbErr> {
-        self.db
+        self.owner
             .execute_raw(Statement::from_string(self.db_backend(), sql))
             .await
             .map(|r| r.rows_affected())
     }
 
-    /// `SELECT COUNT(*) FROM table`.
+    /// `SELECT COUNT(*) FROM table`, as the owner (every tenant's rows).
     pub async fn count(&self, table: &str) -> i64 {
         let row = self
-            .db
+            .owner
             .query_one_raw(Statement::from_string(
                 self.db_backend(),
                 format!("SELECT COUNT(*) AS n FROM {table}"),

@@ -1,0 +1,150 @@
+//! Connecting to the database (SQLite file or PostgreSQL) and migrating it; [`roles`]
+//! holds the PostgreSQL roles and the start-up self-check.
+
+pub mod roles;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+
+/// How long an SQLite writer waits for the lock before giving up.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which backend a database URL selects; anything else is refused.
+pub fn backend_of(url: &str) -> Result<DbBackend, DbErr> {
+    if url.starts_with("sqlite:") {
+        Ok(DbBackend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(DbBackend::Postgres)
+    } else {
+        Err(DbErr::Custom(
+            "unsupported DATABASE_URL: use sqlite://FILE?mode=rwc or postgres://…".to_owned(),
+        ))
+    }
+}
+
+/// Opens a pool. On SQLite every pooled connection gets WAL, foreign keys and a busy
+/// timeout.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let backend = backend_of(url)?;
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(max_connections.max(1))
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if backend == DbBackend::Sqlite {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .synchronous(SqliteSynchronous::Normal)
+        });
+    }
+    Database::connect(opts).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Where the service and its migrations connect. On SQLite both are the same file. On
+/// PostgreSQL the owner migrates and provisions the service role; the service logs in
+/// as that role and never holds the owner's privileges.
+pub struct Plan {
+    /// The service's database URL (may hold a password: never log it).
+    pub service_url: String,
+    /// The owner's URL, when this process may migrate.
+    pub owner_url: Option<String>,
+    /// The service role to provision (PostgreSQL).
+    pub role: Option<ServiceRole>,
+}
+
+/// The service's login role, as the owner should provision it.
+pub struct ServiceRole {
+    pub name: String,
+    pub password: Option<secrecy::SecretString>,
+    /// Set the password even when the role exists (a derived password, which the
+    /// single-URL set-up owns), rather than only when creating it.
+    pub always_set_password: bool,
+}
+
+impl Plan {
+    /// SQLite, or a database whose schema and roles someone else manages.
+    pub fn single(url: &str) -> Self {
+        Self {
+            service_url: url.to_owned(),
+            owner_url: Some(url.to_owned()),
+            role: None,
+        }
+    }
+
+    /// PostgreSQL with one URL, the owner's: the service logs in as `role` on the same
+    /// server and database, with a password derived from the owner's.
+    pub fn derived(owner_url: &str, role: &str) -> Result<Self, crate::Error> {
+        roles::check_role_name(role)?;
+        let mut url = url::Url::parse(owner_url)
+            .map_err(|_| crate::Error::invalid("DATABASE_URL", "not a valid URL"))?;
+        let password = roles::derived_password(url.password(), role);
+        let bad = |_| crate::Error::invalid("DATABASE_URL", "cannot carry a user name");
+        url.set_username(role).map_err(bad)?;
+        url.set_password(password.as_ref().map(secrecy::ExposeSecret::expose_secret))
+            .map_err(bad)?;
+        Ok(Self {
+            service_url: url.to_string(),
+            owner_url: Some(owner_url.to_owned()),
+            role: Some(ServiceRole {
+                name: role.to_owned(),
+                password,
+                always_set_password: true,
+            }),
+        })
+    }
+
+    /// PostgreSQL with two URLs: `owner_url` migrates, the user of `service_url` serves.
+    pub fn separate(service_url: &str, owner_url: &str) -> Result<Self, crate::Error> {
+        let url = url::Url::parse(service_url)
+            .map_err(|_| crate::Error::invalid("DATABASE_URL", "not a valid URL"))?;
+        let name = url.username().to_owned();
+        roles::check_role_name(&name)?;
+        Ok(Self {
+            service_url: service_url.to_owned(),
+            owner_url: Some(owner_url.to_owned()),
+            role: Some(ServiceRole {
+                name,
+                password: url
+                    .password()
+                    .map(|p| secrecy::SecretString::from(p.to_owned())),
+                always_set_password: false,
+            }),
+        })
+    }
+}
+
+/// Migrates and provisions as the owner (when the plan has one), then opens the
+/// service's pool and, on PostgreSQL, refuses it unless row-level security binds it.
+pub async fn open(plan: &Plan, max_connections: u32) -> Result<DatabaseConnection, crate::Error> {
+    let same = plan.owner_url.as_deref() == Some(plan.service_url.as_str());
+    if let Some(owner_url) = plan.owner_url.as_deref().filter(|_| !same) {
+        let owner = connect(owner_url, 2).await?;
+        migrate(&owner).await?;
+        if let Some(role) = &plan.role {
+            roles::provision(
+                &owner,
+                &role.name,
+                role.password.as_ref(),
+                role.always_set_password,
+            )
+            .await?;
+        }
+        owner.close().await?;
+    }
+    let db = connect(&plan.service_url, max_connections).await?;
+    if same {
+        migrate(&db).await?;
+    }
+    roles::self_check(&db).await?;
+    Ok(db)
+}

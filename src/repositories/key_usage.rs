@@ -1,0 +1,57 @@
+//! How many ciphertexts each tenant has under each data key: what key status,
+//! retirement and re-encryption need to know across tenants. On PostgreSQL this is the
+//! operators' narrow path through row-level security: a function counts one tenant at a
+//! time under the policy, and only counts come out.
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use crate::error::Result;
+use crate::models::TenantId;
+
+/// Ciphertexts of one tenant under one data key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub tenant: TenantId,
+    pub key_id: u32,
+    pub ciphertexts: u64,
+}
+
+/// Every (tenant, key) pair with at least one ciphertext, by tenant id.
+pub async fn all<C: ConnectionTrait>(db: &C) -> Result<Vec<KeyUsage>> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT o_tenant_id, o_key_id, o_count FROM connvault_key_usage() \
+             ORDER BY o_tenant_id, o_key_id"
+        }
+        _ => {
+            "SELECT tenant_id AS o_tenant_id, key_id AS o_key_id, COUNT(*) AS o_count \
+             FROM credential_secrets GROUP BY tenant_id, key_id ORDER BY tenant_id, key_id"
+        }
+    };
+    let rows = db
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let tenant: uuid::Uuid = row.try_get("", "o_tenant_id")?;
+        let key_id: i32 = row.try_get("", "o_key_id")?;
+        let count: i64 = row.try_get("", "o_count")?;
+        out.push(KeyUsage {
+            tenant: TenantId::from_uuid(tenant),
+            key_id: u32::try_from(key_id).unwrap_or(0),
+            ciphertexts: u64::try_from(count).unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// Ciphertexts under `key_id`, all tenants together.
+pub async fn count_for_key<C: ConnectionTrait>(db: &C, key_id: u32) -> Result<u64> {
+    Ok(all(db)
+        .await?
+        .iter()
+        .filter(|u| u.key_id == key_id)
+        .map(|u| u.ciphertexts)
+        .sum())
+}
