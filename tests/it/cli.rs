@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use sea_orm::ConnectionTrait;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::http::socket_get;
@@ -17,6 +18,8 @@ fn connvault(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
         .env_remove("DATABASE_URL")
+        .env_remove("MIGRATION_DATABASE_URL")
+        .env_remove("CONNVAULT_SERVICE_ROLE")
         .env_remove("CONNVAULT_BIND")
         .env_remove("CONNVAULT_PROFILE")
         .env_remove("CONNVAULT_CATALOG")
@@ -50,6 +53,8 @@ async fn spawn_serve(dir: &Path, env: &[(&str, &str)]) -> Server {
     cmd.current_dir(dir)
         .arg("serve")
         .env_remove("DATABASE_URL")
+        .env_remove("MIGRATION_DATABASE_URL")
+        .env_remove("CONNVAULT_SERVICE_ROLE")
         .env_remove("CONNVAULT_PROFILE")
         .env_remove("CONNVAULT_MASTER_KEY")
         .env_remove("CONNVAULT_MASTER_KEY_FILE")
@@ -553,9 +558,131 @@ fn configuration_debug_output_hides_the_database_password() {
         "connvault",
         "--database-url",
         "postgres://svc:Sup3rSecretPw@db.internal:5432/connvault",
+        "--migration-database-url",
+        "postgres://owner:0wnerSecretPw@db.internal:5432/connvault",
         "seed",
     ]);
     let shown = format!("{cli:?}");
     assert!(!shown.contains("Sup3rSecretPw"), "{shown}");
+    assert!(!shown.contains("0wnerSecretPw"), "{shown}");
     assert!(shown.contains("db.internal"));
+    // Nor does the plan derived from a single owner URL show the service's password.
+    let plan = connvault::db::Plan::derived(
+        "postgres://owner:0wnerSecretPw@db.internal:5432/connvault",
+        "connvault_service",
+    )
+    .unwrap();
+    let password = plan.role.as_ref().unwrap().password.as_ref().unwrap();
+    let password = secrecy::ExposeSecret::expose_secret(password).to_owned();
+    assert!(plan.service_url.contains(&password));
+    assert!(
+        plan.service_url
+            .starts_with("postgres://connvault_service:")
+    );
+    let again = connvault::db::Plan::derived(
+        "postgres://owner:0wnerSecretPw@db.internal:5432/connvault",
+        "connvault_service",
+    )
+    .unwrap();
+    assert_eq!(
+        again.service_url, plan.service_url,
+        "replicas derive the same password"
+    );
+    assert!(!format!("{:?}", again.role.as_ref().unwrap().password).contains(&password));
+}
+
+/// `url` with another user and password.
+fn as_user(url: &str, user: &str, password: &str) -> String {
+    let mut url = url::Url::parse(url).unwrap();
+    url.set_username(user).unwrap();
+    url.set_password(Some(password)).unwrap();
+    url.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_two_urls_migrates_as_the_owner_and_serves_as_its_own_login_role() {
+    let t = TestDb::empty(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let role = format!("cv_svc_{}", uuid::Uuid::new_v4().simple());
+    let service_url = as_user(&t.url, &role, "service-role-pw-1");
+    let server = spawn_serve(
+        dir.path(),
+        &[
+            ("DATABASE_URL", &service_url),
+            ("MIGRATION_DATABASE_URL", &t.url),
+        ],
+    )
+    .await;
+    let (status, body) = socket_get(&server.addr, "/readyz").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let log = server.interrupt().await;
+    assert!(
+        !log.contains("service-role-pw-1"),
+        "the password is never logged"
+    );
+    // The role was created as a plain login role, and owns nothing.
+    let row = t
+        .owner
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT rolsuper, rolbypassrls, rolcanlogin, \
+               (SELECT COUNT(*) FROM pg_class WHERE relowner = r.oid) AS owned \
+             FROM pg_roles r WHERE rolname = $1",
+            [role.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .expect("the service role exists");
+    assert!(!row.try_get::<bool>("", "rolsuper").unwrap());
+    assert!(!row.try_get::<bool>("", "rolbypassrls").unwrap());
+    assert!(row.try_get::<bool>("", "rolcanlogin").unwrap());
+    assert_eq!(row.try_get::<i64>("", "owned").unwrap(), 0);
+    // Its password is stored as a SCRAM verifier (readable only by a superuser).
+    let stored = t
+        .owner
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            [role.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "rolpassword")
+        .unwrap();
+    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
+    for sql in ["DROP OWNED BY", "DROP ROLE"] {
+        t.exec(&format!("{sql} {role}")).await.unwrap();
+    }
+}
+
+#[test]
+fn serve_refuses_a_database_role_that_bypasses_row_level_security() {
+    let url = crate::support::admin_database_url();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(connvault(dir.path())
+        .arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("MIGRATION_DATABASE_URL", &url)
+        .env("CONNVAULT_BIND", "127.0.0.1:0"));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("refusing to serve"), "{err}");
+    assert!(err.contains("is a superuser"), "{err}");
+    assert!(!err.contains("listening"), "{err}");
+}
+
+#[test]
+fn production_on_postgresql_needs_the_owner_and_the_service_urls_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(connvault(dir.path())
+        .args(["migrate", "status"])
+        .env("CONNVAULT_PROFILE", "production")
+        .env("DATABASE_URL", crate::support::admin_database_url()));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("MIGRATION_DATABASE_URL"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -14,4 +14,5 @@ mod isolation;
 mod keys;
 mod pagination;
 mod providers;
+mod rls;
 mod tenants;

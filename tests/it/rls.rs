@@ -1,0 +1,589 @@
+//! Tenant isolation in the database itself (PostgreSQL row-level security), checked as
+//! the service role with raw SQL: a query that forgets its tenant filter, a write aimed
+//! at another tenant, or a pooled connection that kept an old setting still shows or
+//! changes nothing of another tenant. The start-up self-check refuses every
+//! configuration that would let the service see past the policies.
+
+use connvault::crypto::Keyring;
+use connvault::db::roles::{self, TENANT_TABLES};
+use connvault::models::{ConnectionId, ExternalId, ProviderSlug, TenantId};
+use connvault::repositories::activity::Actor;
+use connvault::repositories::{api_keys, connections};
+use connvault::services::connections as service;
+use connvault::services::credentials::{self, Credential};
+use connvault::tenancy::{TenantScope, TenantTxn};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::support::{Backend, TestDb, new_connection};
+
+/// One tenant's rows in every tenant table.
+struct Seeded {
+    tenant: TenantId,
+    connection: ConnectionId,
+}
+
+async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> Seeded {
+    let tenant = connvault::repositories::tenants::create(&t.db, name)
+        .await
+        .unwrap()
+        .tenant_id();
+    let credential = Credential::ApiKey {
+        api_key: SecretString::from(format!("sk_test_{name}_0123456789")),
+    };
+    let actor = Actor {
+        key_id: None,
+        name: "test".to_owned(),
+    };
+    let (conn, _) = service::connect(
+        &t.db,
+        keyring,
+        tenant,
+        &actor,
+        new_connection("stripe", external_id),
+        Some(&credential),
+    )
+    .await
+    .unwrap();
+    api_keys::create(
+        &t.db,
+        Some(tenant),
+        connvault::models::api_key::Role::Viewer,
+        "k",
+    )
+    .await
+    .unwrap();
+    Seeded {
+        tenant,
+        connection: conn.connection_id(),
+    }
+}
+
+fn stmt(sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+async fn count<C: ConnectionTrait>(db: &C, sql: &str, values: Vec<Value>) -> i64 {
+    db.query_one_raw(stmt(sql, values))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap()
+}
+
+/// Rows of `table` the session sees, without any filter.
+async fn visible<C: ConnectionTrait>(db: &C, table: &str) -> i64 {
+    count(db, &format!("SELECT COUNT(*) AS n FROM {table}"), vec![]).await
+}
+
+/// Rows of `table` that belong to `tenant`, as the owner sees them.
+async fn owned_by(t: &TestDb, table: &str, tenant: TenantId) -> i64 {
+    count(
+        &t.owner,
+        &format!("SELECT COUNT(*) AS n FROM {table} WHERE tenant_id = $1"),
+        vec![tenant.as_uuid().into()],
+    )
+    .await
+}
+
+/// One of `tenant`'s rows of `table`, as JSON, read by the owner; with a fresh `id`
+/// when the table has one, so only the policy can refuse inserting it again.
+async fn a_row_of(t: &TestDb, table: &str, tenant: TenantId) -> String {
+    let row = t
+        .owner
+        .query_one_raw(stmt(
+            &format!(
+                "SELECT row_to_json(x)::text AS j FROM {table} x WHERE tenant_id = $1 LIMIT 1"
+            ),
+            vec![tenant.as_uuid().into()],
+        ))
+        .await
+        .unwrap()
+        .expect("a row");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&row.try_get::<String>("", "j").unwrap()).unwrap();
+    if json.get("id").is_some() {
+        json["id"] = serde_json::json!(Uuid::new_v4());
+    }
+    if table == "api_keys" {
+        json["secret_hash"] = serde_json::json!(format!("\\x{}", "ab".repeat(32)));
+    }
+    json.to_string()
+}
+
+async fn insert_copy<C: ConnectionTrait>(db: &C, table: &str, row: &str) -> Result<u64, DbErr> {
+    db.execute_raw(stmt(
+        &format!("INSERT INTO {table} SELECT * FROM json_populate_record(NULL::{table}, $1::json)"),
+        vec![row.to_owned().into()],
+    ))
+    .await
+    .map(|r| r.rows_affected())
+}
+
+fn assert_policy_refused(result: Result<u64, DbErr>, what: &str) {
+    let err = result.expect_err(what).to_string();
+    assert!(err.contains("row-level security"), "{what}: {err}");
+}
+
+fn assert_permission_denied(result: Result<u64, DbErr>, what: &str) {
+    let err = result.expect_err(what).to_string();
+    assert!(err.contains("permission denied"), "{what}: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_table_with_a_tenant_id_is_listed_and_has_forced_row_level_security() {
+    let t = TestDb::postgres().await;
+    let rows = t
+        .owner
+        .query_all_raw(stmt(
+            "SELECT c.relname::text AS name, c.relrowsecurity AND c.relforcerowsecurity AS forced \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid \
+             WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attname = 'tenant_id' \
+             ORDER BY 1",
+            vec![],
+        ))
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    for row in rows {
+        let name: String = row.try_get("", "name").unwrap();
+        let forced: bool = row.try_get("", "forced").unwrap();
+        assert!(
+            forced,
+            "{name} has a tenant_id but no forced row-level security"
+        );
+        found.push(name);
+    }
+    let mut listed: Vec<String> = TENANT_TABLES.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        found, listed,
+        "every table with a tenant_id must be in migration::TENANT_TABLES, and only those"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenants_setting_sees_and_changes_nothing_of_another() {
+    let t = TestDb::postgres().await;
+    let keyring = t.keyring().await;
+    let a = seed(&t, &keyring, "a", "acct_a").await;
+    let b = seed(&t, &keyring, "b", "acct_b").await;
+
+    for table in TENANT_TABLES {
+        assert!(
+            owned_by(&t, table, b.tenant).await > 0,
+            "{table} has rows of B"
+        );
+        let b_row = a_row_of(&t, table, b.tenant).await;
+        let txn = TenantTxn::begin_write(&t.db, a.tenant).await.unwrap();
+        // No filter at all: only A's rows.
+        let seen = visible(&txn, table).await;
+        assert_eq!(seen, owned_by(&t, table, a.tenant).await, "{table}");
+        let of_b = count(
+            &txn,
+            &format!("SELECT COUNT(*) AS n FROM {table} WHERE tenant_id = $1"),
+            vec![b.tenant.as_uuid().into()],
+        )
+        .await;
+        assert_eq!(of_b, 0, "A sees B's {table}");
+        txn.commit().await.unwrap();
+
+        // Insert a row of B: refused.
+        let txn = TenantTxn::begin_write(&t.db, a.tenant).await.unwrap();
+        assert_policy_refused(insert_copy(&txn, table, &b_row).await, table);
+        drop(txn);
+
+        // Update B's rows, or move A's rows into B: nothing happens, or it is refused.
+        let txn = TenantTxn::begin_write(&t.db, a.tenant).await.unwrap();
+        let touch = txn
+            .execute_raw(stmt(
+                &format!("UPDATE {table} SET tenant_id = tenant_id WHERE tenant_id = $1"),
+                vec![b.tenant.as_uuid().into()],
+            ))
+            .await
+            .map(|r| r.rows_affected());
+        let delete = stmt(
+            &format!("DELETE FROM {table} WHERE tenant_id = $1"),
+            vec![b.tenant.as_uuid().into()],
+        );
+        if table == "activity_log" {
+            // Append-only for the service: no UPDATE or DELETE at all.
+            assert_permission_denied(touch, "update the activity log");
+            drop(txn);
+            let txn = TenantTxn::begin_write(&t.db, a.tenant).await.unwrap();
+            assert_permission_denied(
+                txn.execute_raw(delete).await.map(|r| r.rows_affected()),
+                "delete from the activity log",
+            );
+            continue;
+        }
+        assert_eq!(touch.unwrap(), 0, "A updated B's {table}");
+        if table != "api_keys" {
+            assert_eq!(
+                txn.execute_raw(delete).await.unwrap().rows_affected(),
+                0,
+                "A deleted B's {table}"
+            );
+        }
+        let moved = txn
+            .execute_raw(stmt(
+                &format!("UPDATE {table} SET tenant_id = $1 WHERE tenant_id = $2"),
+                vec![b.tenant.as_uuid().into(), a.tenant.as_uuid().into()],
+            ))
+            .await
+            .map(|r| r.rows_affected());
+        assert_policy_refused(moved, &format!("move A's {table} into B"));
+        drop(txn);
+        assert!(owned_by(&t, table, b.tenant).await > 0);
+    }
+    // B's credential is intact.
+    assert!(
+        credentials::read(&t.db, &keyring, b.tenant, b.connection)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_setting_or_an_empty_one_sees_nothing_and_writes_nothing() {
+    let t = TestDb::postgres().await;
+    let keyring = t.keyring().await;
+    let a = seed(&t, &keyring, "a", "acct_a").await;
+    for table in TENANT_TABLES {
+        let row = a_row_of(&t, table, a.tenant).await;
+        // The pool, outside any transaction: no setting at all.
+        assert_eq!(visible(&t.db, table).await, 0, "{table} without a setting");
+        assert_policy_refused(insert_copy(&t.db, table, &row).await, table);
+        if table != "activity_log" {
+            let updated =
+                t.db.execute_raw(stmt(
+                    &format!("UPDATE {table} SET tenant_id = tenant_id"),
+                    vec![],
+                ))
+                .await
+                .unwrap()
+                .rows_affected();
+            assert_eq!(updated, 0, "{table} updated without a setting");
+        }
+        // An explicitly empty setting matches nothing either, and is not an error.
+        let txn = sea_orm::TransactionTrait::begin(&t.db).await.unwrap();
+        txn.execute_unprepared("SELECT set_config('connvault.tenant_id', '', true)")
+            .await
+            .unwrap();
+        assert_eq!(
+            visible(&txn, table).await,
+            0,
+            "{table} with an empty setting"
+        );
+        drop(txn);
+        assert_eq!(
+            owned_by(&t, table, a.tenant).await,
+            count(
+                &t.owner,
+                &format!("SELECT COUNT(*) AS n FROM {table}"),
+                vec![]
+            )
+            .await,
+            "nothing was written"
+        );
+    }
+    // Garbage in the setting fails the statement: closed, not open.
+    let txn = sea_orm::TransactionTrait::begin(&t.db).await.unwrap();
+    txn.execute_unprepared("SELECT set_config('connvault.tenant_id', 'not-a-uuid', true)")
+        .await
+        .unwrap();
+    assert!(
+        txn.execute_unprepared("SELECT * FROM connections")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_keeps_no_tenant_after_its_transaction() {
+    let t = TestDb::postgres().await;
+    let keyring = t.keyring().await;
+    let a = seed(&t, &keyring, "a", "acct_a").await;
+    // A pool of one: every statement below runs on the same server session.
+    let pool = connvault::db::connect(&t.service_url, 1).await.unwrap();
+    let pid = |db: DatabaseConnection| async move {
+        count(&db, "SELECT pg_backend_pid()::bigint AS n", vec![]).await
+    };
+    let session = pid(pool.clone()).await;
+
+    let txn = TenantTxn::begin(&pool, a.tenant).await.unwrap();
+    assert_eq!(visible(&txn, "connections").await, 1);
+    txn.commit().await.unwrap();
+    assert_eq!(visible(&pool, "connections").await, 0, "after a commit");
+
+    let txn = TenantTxn::begin(&pool, a.tenant).await.unwrap();
+    assert_eq!(visible(&txn, "credential_secrets").await, 1);
+    drop(txn);
+    assert_eq!(
+        visible(&pool, "credential_secrets").await,
+        0,
+        "after a rollback"
+    );
+
+    // The one-statement credential read scopes only itself.
+    let read = credentials::read(&pool, &keyring, a.tenant, a.connection)
+        .await
+        .unwrap();
+    assert!(read.is_some());
+    assert_eq!(
+        visible(&pool, "credential_secrets").await,
+        0,
+        "after a read"
+    );
+
+    // So does the API-key lookup (its setting names a key hash, not a tenant).
+    assert!(
+        api_keys::authenticate(&pool, "cv_unknown")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        visible(&pool, "api_keys").await,
+        0,
+        "after an authentication"
+    );
+    let setting = pool
+        .query_one_raw(stmt(
+            "SELECT COALESCE(current_setting('connvault.tenant_id', true), '') AS s",
+            vec![],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "s")
+        .unwrap();
+    assert_eq!(setting, "");
+    assert_eq!(
+        pid(pool.clone()).await,
+        session,
+        "it was the same session throughout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unscoped_query_on_the_services_own_path_returns_only_the_current_tenant() {
+    let t = TestDb::postgres().await;
+    let keyring = t.keyring().await;
+    let a = seed(&t, &keyring, "a", "acct_a").await;
+    let b = seed(&t, &keyring, "b", "acct_b").await;
+    // The repositories' scoped handle, then a query that forgets the tenant filter.
+    let scoped = t.db.enter(a.tenant, false).await.unwrap();
+    let rows = scoped
+        .query_all_raw(stmt("SELECT tenant_id FROM connections", vec![]))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let tenant: Uuid = rows[0].try_get("", "tenant_id").unwrap();
+    assert_eq!(tenant, a.tenant.as_uuid());
+    scoped.finish().await.unwrap();
+
+    // A tenant transaction refuses to serve another tenant rather than mix them.
+    let txn = TenantTxn::begin(&t.db, a.tenant).await.unwrap();
+    assert!(
+        connections::get_by_id(&txn, b.tenant, b.connection)
+            .await
+            .is_err()
+    );
+    assert!(
+        credentials::read(&txn, &keyring, b.tenant, b.connection)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_external_account_in_two_tenants_reveals_nothing() {
+    let t = TestDb::postgres().await;
+    let keyring = t.keyring().await;
+    let a = seed(&t, &keyring, "a", "acct_shared").await;
+    // B connects the same external account: no conflict, because uniqueness is per
+    // tenant; B learns nothing about A.
+    let b = seed(&t, &keyring, "b", "acct_shared").await;
+    assert_ne!(a.connection, b.connection);
+    // A duplicate inside B is refused, and the message names only B's own input.
+    let err = connections::create(&t.db, b.tenant, new_connection("stripe", "acct_shared"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, connvault::Error::DuplicateConnection { .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(!text.contains(&a.tenant.to_string()) && !text.contains(&a.connection.to_string()));
+    let found = connections::find_by_unique(
+        &t.db,
+        b.tenant,
+        &ProviderSlug::parse("stripe").unwrap(),
+        &ExternalId::parse("acct_shared").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(found.connection_id(), b.connection);
+}
+
+/// A login role of its own for one test, dropped afterwards.
+struct TestRole<'a> {
+    t: &'a TestDb,
+    name: String,
+}
+
+impl<'a> TestRole<'a> {
+    async fn new(t: &'a TestDb, attributes: &str) -> Self {
+        let name = format!("cv_role_{}", Uuid::new_v4().simple());
+        t.exec(&format!("CREATE ROLE {name} LOGIN {attributes}"))
+            .await
+            .unwrap();
+        roles::provision(&t.owner, &name, None, false)
+            .await
+            .unwrap();
+        Self { t, name }
+    }
+
+    async fn connect(&self) -> DatabaseConnection {
+        let mut url = url::Url::parse(&self.t.url).unwrap();
+        url.set_username(&self.name).unwrap();
+        connvault::db::connect(url.as_str(), 1).await.unwrap()
+    }
+
+    async fn drop_role(self) {
+        for sql in ["DROP OWNED BY", "DROP ROLE"] {
+            self.t.exec(&format!("{sql} {}", self.name)).await.unwrap();
+        }
+    }
+}
+
+async fn refusal(db: &DatabaseConnection) -> String {
+    match roles::self_check(db).await {
+        Err(connvault::Error::Isolation(why)) => why,
+        other => panic!("the self-check let it through: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_self_check_refuses_every_way_around_the_policies() {
+    let t = TestDb::postgres().await;
+    roles::self_check(&t.db)
+        .await
+        .expect("the service role passes");
+
+    // A superuser.
+    let why = refusal(&t.owner).await;
+    assert!(why.contains("superuser"), "{why}");
+
+    // BYPASSRLS.
+    let bypass = TestRole::new(&t, "BYPASSRLS").await;
+    let db = bypass.connect().await;
+    let why = refusal(&db).await;
+    assert!(why.contains("BYPASSRLS"), "{why}");
+    db.close().await.unwrap();
+    bypass.drop_role().await;
+
+    // A role that owns a tenant table (owners could switch the policies off).
+    let owner = TestRole::new(&t, "").await;
+    t.exec(&format!(
+        "ALTER TABLE credential_secrets OWNER TO {}",
+        owner.name
+    ))
+    .await
+    .unwrap();
+    let db = owner.connect().await;
+    let why = refusal(&db).await;
+    assert!(why.contains("owns table credential_secrets"), "{why}");
+    db.close().await.unwrap();
+    t.exec("ALTER TABLE credential_secrets OWNER TO postgres")
+        .await
+        .unwrap();
+    // ... or may become its owner.
+    t.exec(&format!("GRANT postgres TO {}", owner.name))
+        .await
+        .unwrap();
+    let db = owner.connect().await;
+    let why = refusal(&db).await;
+    assert!(why.contains("owns table connections"), "{why}");
+    db.close().await.unwrap();
+    t.exec(&format!("REVOKE postgres FROM {}", owner.name))
+        .await
+        .unwrap();
+    owner.drop_role().await;
+
+    // A tenant table whose row-level security is not forced, or off.
+    t.exec("ALTER TABLE activity_log NO FORCE ROW LEVEL SECURITY")
+        .await
+        .unwrap();
+    let why = refusal(&t.db).await;
+    assert!(
+        why.contains("activity_log lacks forced row-level security"),
+        "{why}"
+    );
+    t.exec("ALTER TABLE activity_log FORCE ROW LEVEL SECURITY")
+        .await
+        .unwrap();
+    t.exec("ALTER TABLE api_keys DISABLE ROW LEVEL SECURITY")
+        .await
+        .unwrap();
+    let why = refusal(&t.db).await;
+    assert!(why.contains("api_keys lacks forced"), "{why}");
+    t.exec("ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY")
+        .await
+        .unwrap();
+
+    // A policy dropped.
+    t.exec("DROP POLICY tenant_isolation ON connections")
+        .await
+        .unwrap();
+    let why = refusal(&t.db).await;
+    assert!(
+        why.contains("connections has no tenant_isolation policy"),
+        "{why}"
+    );
+    t.exec(
+        "CREATE POLICY tenant_isolation ON connections FOR ALL \
+         USING (tenant_id = connvault_current_tenant()) \
+         WITH CHECK (tenant_id = connvault_current_tenant())",
+    )
+    .await
+    .unwrap();
+
+    // A new tenant table added without forced row-level security.
+    t.exec("CREATE TABLE webhooks (id uuid PRIMARY KEY, tenant_id uuid NOT NULL)")
+        .await
+        .unwrap();
+    let why = refusal(&t.db).await;
+    assert!(why.contains("webhooks lacks forced"), "{why}");
+    t.exec("DROP TABLE webhooks").await.unwrap();
+
+    roles::self_check(&t.db).await.expect("all repaired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_has_no_policies_so_the_self_check_passes_and_scopes_are_the_filters() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    roles::self_check(&t.db).await.unwrap();
+    let keyring = t.keyring().await;
+    let a = seed(&t, &keyring, "a", "acct_a").await;
+    let b = seed(&t, &keyring, "b", "acct_b").await;
+    assert!(
+        connections::get_by_id(&t.db, a.tenant, b.connection)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let txn = TenantTxn::begin(&t.db, a.tenant).await.unwrap();
+    assert!(
+        connections::get_by_id(&txn, b.tenant, b.connection)
+            .await
+            .is_err(),
+        "a tenant transaction refuses another tenant on SQLite too"
+    );
+}
