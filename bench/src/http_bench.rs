@@ -1,7 +1,9 @@
 //! Load benchmark of the credential read, `GET /v1/tenants/{t}/connections/{c}/credentials`,
-//! over many connections in many tenants on PostgreSQL, driven by `wrk` over loopback,
-//! next to a plain database point lookup of the same rows measured in the same run, and
-//! a check that the read path wrote nothing.
+//! over many connections in many tenants on PostgreSQL, driven by `wrk` over loopback.
+//! The service logs in as its own role under row-level security; the same run then
+//! switches the policies off and on again (same data, same process) to measure what
+//! they cost, measures a plain database point lookup of the same rows, and checks that
+//! the read path wrote nothing.
 //!
 //! Needs `wrk` on the PATH (Debian package `wrk`).
 
@@ -74,11 +76,31 @@ struct Target {
 }
 
 async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
+    // The owner (the admin URL's role) migrates and populates; the service logs in as
+    // the role a single-URL set-up provisions.
     let db = connvault::db::connect(url, args.pool).await?;
     connvault::db::migrate(&db).await?;
+    let plan = connvault::db::Plan::derived(url, connvault::db::roles::DEFAULT_SERVICE_ROLE)?;
+    let role = plan.role.as_ref().context("a service role")?;
+    connvault::db::roles::provision(&db, &role.name, role.password.as_ref(), true).await?;
+    let service = connvault::db::connect(&plan.service_url, args.pool).await?;
+    connvault::db::roles::self_check(&service).await?;
     connvault::catalog::seed(&db, &connvault::catalog::Catalog::builtin()?).await?;
-    let keyring =
-        Keyring::open(db.clone(), MasterKey::generate(), KeyringOptions::default()).await?;
+    let mut master = [0u8; 32];
+    rand::rng().fill(&mut master);
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, master);
+    let keyring = Keyring::open(
+        db.clone(),
+        MasterKey::from_base64(&master)?,
+        KeyringOptions::default(),
+    )
+    .await?;
+    let service_keyring = Keyring::open(
+        service.clone(),
+        MasterKey::from_base64(&master)?,
+        KeyringOptions::default(),
+    )
+    .await?;
     let started = Instant::now();
     let targets = populate(&db, &keyring, args).await?;
     println!(
@@ -93,7 +115,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     // The service, in process, on a loopback port.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let app = router(AppState::new(db.clone(), keyring.clone()));
+    let app = router(AppState::new(service.clone(), service_keyring));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // wrk picks a random (tenant, connection, key) per request from this file.
@@ -126,13 +148,38 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let http = wrk(&addr.to_string(), &script, args.seconds, args.concurrency)?;
     let writes_after = table_writes(&db).await?;
     println!(
-        "HTTP credential read, {} s, {} connections (wrk -t2):",
+        "HTTP credential read, row-level security on, {} s, {} connections (wrk -t2):",
         args.seconds, args.concurrency
     );
     println!("{http}");
     println!(
         "rows inserted+updated+deleted in any table during the HTTP run: {}",
         writes_after - writes_before
+    );
+
+    // Row-level security off and on again, alternating, same data and process.
+    let mut on = vec![rps_of(&http)?];
+    let mut off = Vec::new();
+    for round in 0..2 {
+        set_row_level_security(&db, false).await?;
+        wrk(&addr.to_string(), &script, 2, args.concurrency)?;
+        let result = wrk(&addr.to_string(), &script, args.seconds, args.concurrency)?;
+        println!("row-level security off (round {}):\n{result}", round + 1);
+        off.push(rps_of(&result)?);
+        set_row_level_security(&db, true).await?;
+        if round == 0 {
+            wrk(&addr.to_string(), &script, 2, args.concurrency)?;
+            let result = wrk(&addr.to_string(), &script, args.seconds, args.concurrency)?;
+            println!("row-level security on (round 2):\n{result}");
+            on.push(rps_of(&result)?);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "mean req/s: row-level security on {:.0}, off {:.0}; cost {:.1}% of throughput",
+        mean(&on),
+        mean(&off),
+        100.0 * (1.0 - mean(&on) / mean(&off))
     );
 
     // The same rows by a plain point lookup, same database, same concurrency.
@@ -143,6 +190,33 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     );
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
+}
+
+/// Switches the policies of every tenant table off or back on (as the owner).
+async fn set_row_level_security(owner: &DatabaseConnection, on: bool) -> anyhow::Result<()> {
+    for table in connvault::db::roles::TENANT_TABLES {
+        let sql = if on {
+            format!(
+                "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY; ALTER TABLE {table} FORCE ROW LEVEL SECURITY"
+            )
+        } else {
+            format!(
+                "ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY; ALTER TABLE {table} DISABLE ROW LEVEL SECURITY"
+            )
+        };
+        owner.execute_unprepared(&sql).await?;
+    }
+    Ok(())
+}
+
+fn rps_of(wrk_output: &str) -> anyhow::Result<f64> {
+    wrk_output
+        .lines()
+        .find_map(|l| l.strip_prefix("rps "))
+        .context("wrk printed no rps")?
+        .trim()
+        .parse()
+        .context("rps is a number")
 }
 
 const LUA: &str = r#"
