@@ -3,7 +3,8 @@
 //! `UPDATE` of the same rows in the same run.
 //!
 //! Creates its own database on the PostgreSQL server of `--admin-url` (or a temp SQLite
-//! file with `--sqlite`) and drops it afterwards.
+//! file with `--sqlite`) and drops it afterwards. On PostgreSQL the owner populates, and
+//! re-encryption and reads run as the service's login role, under row-level security.
 
 use std::time::Instant;
 
@@ -52,8 +53,9 @@ fn rate(n: usize, seconds: f64) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (db, cleanup) = open_database(&args).await?;
-    let result = run(&args, &db).await;
+    let (db, service, cleanup) = open_database(&args).await?;
+    let result = run(&args, &db, &service).await;
+    service.close().await.ok();
     db.close().await.ok();
     cleanup.await?;
     result
@@ -62,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
 async fn open_database(
     args: &Args,
 ) -> anyhow::Result<(
+    DatabaseConnection,
     DatabaseConnection,
     std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>,
 )> {
@@ -75,7 +78,7 @@ async fn open_database(
             std::fs::remove_dir_all(&dir)?;
             Ok(())
         });
-        return Ok((db, cleanup));
+        return Ok((db.clone(), db, cleanup));
     }
     let name = format!("cv_bench_{}", uuid::Uuid::new_v4().simple());
     let server = Database::connect(&args.admin_url).await?;
@@ -86,19 +89,36 @@ async fn open_database(
     url.set_path(&format!("/{name}"));
     let db = connvault::db::connect(url.as_str(), 8).await?;
     connvault::db::migrate(&db).await?;
+    let plan =
+        connvault::db::Plan::derived(url.as_str(), connvault::db::roles::DEFAULT_SERVICE_ROLE)?;
+    let role = plan.role.as_ref().context("a service role")?;
+    connvault::db::roles::provision(&db, &role.name, role.password.as_ref(), true).await?;
+    let service = connvault::db::connect(&plan.service_url, 8).await?;
+    connvault::db::roles::self_check(&service).await?;
     let cleanup = Box::pin(async move {
         server
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .await?;
         Ok(())
     });
-    Ok((db, cleanup))
+    Ok((db, service, cleanup))
 }
 
-async fn run(args: &Args, db: &DatabaseConnection) -> anyhow::Result<()> {
+async fn run(
+    args: &Args,
+    db: &DatabaseConnection,
+    service: &DatabaseConnection,
+) -> anyhow::Result<()> {
     connvault::catalog::seed(db, &connvault::catalog::Catalog::builtin()?).await?;
-    let keyring =
-        Keyring::open(db.clone(), MasterKey::generate(), KeyringOptions::default()).await?;
+    let mut master = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut master);
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, master);
+    let keyring = Keyring::open(
+        db.clone(),
+        MasterKey::from_base64(&master)?,
+        KeyringOptions::default(),
+    )
+    .await?;
     println!("backend: {:?}", db.get_database_backend());
 
     // 1. Encrypt / decrypt throughput, in process.
@@ -207,10 +227,21 @@ async fn run(args: &Args, db: &DatabaseConnection) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    // Fresh statistics, as a database that has been running would have.
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared("ANALYZE").await?;
+    }
+
     // 3. Re-encryption after a rotation, then a raw UPDATE of the same rows.
     keyring.rotate().await?;
+    let keyring = Keyring::open(
+        service.clone(),
+        MasterKey::from_base64(&master)?,
+        KeyringOptions::default(),
+    )
+    .await?;
     let started = Instant::now();
-    let report = reencrypt::run(db, &keyring, args.batch_size, None).await?;
+    let report = reencrypt::run(service, &keyring, args.batch_size, None).await?;
     let reencrypt_s = started.elapsed().as_secs_f64();
     anyhow::ensure!(report.remaining == 0 && report.reencrypted as usize == args.connections);
     println!(
@@ -237,7 +268,7 @@ async fn run(args: &Args, db: &DatabaseConnection) -> anyhow::Result<()> {
     let reads = ids.len().min(20_000);
     let started = Instant::now();
     for (tenant, id) in ids.iter().take(reads) {
-        let credential = credentials::read(db, &keyring, *tenant, *id).await?;
+        let credential = credentials::read(service, &keyring, *tenant, *id).await?;
         anyhow::ensure!(credential.is_some());
     }
     let read_s = started.elapsed().as_secs_f64();

@@ -108,6 +108,43 @@ END
 $$
 "#;
 
+/// Re-encryption's write across tenants in one statement: row by row (a primary-key
+/// update each), scoped to the row's tenant, and only if the row's revision and old
+/// ciphertext still match. Bytes travel as hex in the JSON; the caller's setting is
+/// restored.
+const REENCRYPT_ROWS: &str = r#"
+CREATE OR REPLACE FUNCTION connvault_reencrypt_rows(p_rows json)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    previous text := COALESCE(current_setting('connvault.tenant_id', true), '');
+    scoped uuid;
+    r record;
+    written bigint := 0;
+    step bigint;
+BEGIN
+    FOR r IN SELECT * FROM json_to_recordset(p_rows) AS v(tenant_id uuid, connection_id uuid,
+            field text, revision bigint, ciphertext text, key_id integer, old text)
+            ORDER BY 1 LOOP
+        IF scoped IS DISTINCT FROM r.tenant_id THEN
+            PERFORM set_config('connvault.tenant_id', r.tenant_id::text, true);
+            scoped := r.tenant_id;
+        END IF;
+        UPDATE credential_secrets s
+        SET ciphertext = decode(r.ciphertext, 'hex'), key_id = r.key_id, revision = s.revision + 1
+        WHERE s.tenant_id = r.tenant_id AND s.connection_id = r.connection_id
+          AND s.field = r.field AND s.revision = r.revision
+          AND s.ciphertext = decode(r.old, 'hex');
+        GET DIAGNOSTICS step = ROW_COUNT;
+        written := written + step;
+    END LOOP;
+    PERFORM set_config('connvault.tenant_id', previous, true);
+    RETURN written;
+END
+$$
+"#;
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -189,6 +226,7 @@ impl MigrationTrait for Migration {
         db.execute_unprepared(AUTHENTICATE).await?;
         db.execute_unprepared(READ_CREDENTIALS).await?;
         db.execute_unprepared(KEY_USAGE).await?;
+        db.execute_unprepared(REENCRYPT_ROWS).await?;
         Ok(())
     }
 
@@ -196,7 +234,8 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         if manager.get_database_backend() == DbBackend::Postgres {
             db.execute_unprepared(
-                "DROP FUNCTION connvault_key_usage(); \
+                "DROP FUNCTION connvault_reencrypt_rows(json); \
+                 DROP FUNCTION connvault_key_usage(); \
                  DROP FUNCTION connvault_read_credentials(uuid, uuid); \
                  DROP FUNCTION connvault_authenticate(bytea); \
                  DROP POLICY api_key_lookup ON api_keys",

@@ -10,14 +10,14 @@ use std::collections::BTreeMap;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, Value,
+    QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
 };
 use uuid::Uuid;
 
 use crate::crypto::{Binding, Keyring};
 use crate::error::{Error, Result};
 use crate::models::{TenantId, credential_secret};
-use crate::repositories::key_usage;
+use crate::repositories::{begin_write, key_usage};
 use crate::tenancy::TenantScope;
 
 /// A secret still under an older key, as read.
@@ -69,22 +69,76 @@ pub async fn stale_batch(
     target: u32,
     limit: u64,
 ) -> Result<Vec<StaleSecret>> {
-    let mut out = Vec::new();
-    for tenant in stale_tenants(db, target).await? {
-        let room = limit.saturating_sub(out.len() as u64);
-        if room == 0 {
-            break;
+    let mut cursor = Cursor::new(stale_tenants(db, target).await?);
+    cursor.next_batch(db, target, limit).await
+}
+
+/// Where a run is: the tenants with stale secrets, the one being worked on, and the
+/// last row handed out in it. It only moves forward, so every row is visited once:
+/// rows re-encrypted leave the stale set, rows changed meanwhile were rewritten under
+/// a newer key by their writer, and unreadable rows are stepped past.
+struct Cursor {
+    tenants: Vec<TenantId>,
+    index: usize,
+    after: Option<StaleSecret>,
+}
+
+impl Cursor {
+    fn new(tenants: Vec<TenantId>) -> Self {
+        Self {
+            tenants,
+            index: 0,
+            after: None,
         }
-        out.extend(stale_in_tenant(db, tenant, target, None, room).await?);
     }
-    Ok(out)
+
+    /// The next `limit` stale secrets, across as many tenants as it takes, read in one
+    /// transaction that is scoped to each tenant in turn.
+    async fn next_batch(
+        &mut self,
+        db: &DatabaseConnection,
+        target: u32,
+        limit: u64,
+    ) -> Result<Vec<StaleSecret>> {
+        let mut out: Vec<StaleSecret> = Vec::new();
+        if self.index >= self.tenants.len() {
+            return Ok(out);
+        }
+        let txn = db.begin().await?;
+        while self.index < self.tenants.len() {
+            let room = limit.saturating_sub(out.len() as u64);
+            if room == 0 {
+                break;
+            }
+            let tenant = self.tenants[self.index];
+            let rows = stale_in_tenant(&txn, tenant, target, self.after.as_ref(), room).await?;
+            let full = rows.len() as u64 == room;
+            if let Some(last) = rows.last() {
+                self.after = Some(StaleSecret {
+                    key_id: last.key_id,
+                    tenant_id: last.tenant_id,
+                    connection_id: last.connection_id,
+                    field: last.field.clone(),
+                    ciphertext: Vec::new(),
+                    revision: 0,
+                });
+            }
+            out.extend(rows);
+            if !full {
+                self.index += 1;
+                self.after = None;
+            }
+        }
+        txn.commit().await?;
+        Ok(out)
+    }
 }
 
 /// Up to `limit` of the tenant's secrets under keys older than `target`, after `after`
 /// in the order (connection, field): how a run steps past rows it could not
 /// re-encrypt.
-async fn stale_in_tenant(
-    db: &DatabaseConnection,
+async fn stale_in_tenant<C: TenantScope>(
+    db: &C,
     tenant: TenantId,
     target: u32,
     after: Option<&StaleSecret>,
@@ -177,21 +231,37 @@ pub async fn apply_batch(
             ..Default::default()
         });
     }
-    // One statement per tenant in the batch, in that tenant's scope: each row is
-    // rewritten only if its revision and its ciphertext are still the ones read above (a
-    // credential deleted and stored again may repeat a revision, never a ciphertext:
-    // every nonce is fresh).
+    // Each row is rewritten, in its tenant's scope, only if its revision and its
+    // ciphertext are still the ones read above (a credential deleted and stored again
+    // may repeat a revision, never a ciphertext: every nonce is fresh).
     let total = updates.len() as u64;
     let mut done = 0;
-    let mut by_tenant: BTreeMap<Uuid, Vec<Update>> = BTreeMap::new();
-    for update in updates {
-        by_tenant
-            .entry(update.0.tenant_id)
-            .or_default()
-            .push(update);
-    }
-    for (tenant, updates) in by_tenant {
-        done += write_updates(db, TenantId::from_uuid(tenant), &updates).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        // One statement for the whole batch: the function scopes itself to each tenant.
+        let row = db
+            .query_one_raw(update_from_json(&updates))
+            .await?
+            .ok_or(Error::NotFound("re-encryption result"))?;
+        done = u64::try_from(row.try_get::<i64>("", "n")?).unwrap_or(0);
+    } else {
+        let mut by_tenant: BTreeMap<Uuid, Vec<Update>> = BTreeMap::new();
+        for update in updates {
+            by_tenant
+                .entry(update.0.tenant_id)
+                .or_default()
+                .push(update);
+        }
+        // One transaction for the batch, scoped to each tenant in turn.
+        let txn = begin_write(db).await?;
+        for (tenant, updates) in by_tenant {
+            let scoped = txn.enter(TenantId::from_uuid(tenant), true).await?;
+            done += scoped
+                .execute_raw(update_from_values(DbBackend::Sqlite, &updates))
+                .await?
+                .rows_affected();
+            scoped.finish().await?;
+        }
+        txn.commit().await?;
     }
     Ok(BatchOutcome {
         reencrypted: done,
@@ -203,32 +273,37 @@ pub async fn apply_batch(
 /// A row as read, with its new key and ciphertext.
 type Update = (StaleSecret, u32, Vec<u8>);
 
-/// Writes one tenant's re-encrypted rows in one compare-and-swap statement; returns
-/// how many were still as read. `VALUES` columns are named column1… on both backends.
-async fn write_updates(
-    db: &DatabaseConnection,
-    tenant: TenantId,
-    updates: &[Update],
-) -> Result<u64> {
-    let backend = db.get_database_backend();
+/// PostgreSQL: the batch travels as one JSON parameter to `connvault_reencrypt_rows`,
+/// which writes each tenant's rows under that tenant's scope, in one statement.
+fn update_from_json(updates: &[Update]) -> Statement {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let rows: Vec<serde_json::Value> = updates
+        .iter()
+        .map(|(row, key_id, ciphertext)| {
+            serde_json::json!({
+                "tenant_id": row.tenant_id,
+                "connection_id": row.connection_id,
+                "field": row.field,
+                "revision": row.revision,
+                "ciphertext": hex(ciphertext),
+                "key_id": key_id,
+                "old": hex(&row.ciphertext),
+            })
+        })
+        .collect();
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT connvault_reencrypt_rows($1::json) AS n",
+        [serde_json::Value::Array(rows).to_string().into()],
+    )
+}
+
+/// SQLite: a `VALUES` list (its columns are named column1…).
+fn update_from_values(backend: DbBackend, updates: &[Update]) -> Statement {
     let mut values: Vec<Value> = Vec::with_capacity(updates.len() * 7);
     let mut tuples = Vec::with_capacity(updates.len());
     for (row, key_id, ciphertext) in updates {
-        let base = values.len();
-        let ph = |i: usize| match backend {
-            DbBackend::Postgres => format!("${}", base + i),
-            _ => "?".to_owned(),
-        };
-        tuples.push(format!(
-            "({}, {}, {}, {}, {}, {}, {})",
-            ph(1),
-            ph(2),
-            ph(3),
-            ph(4),
-            ph(5),
-            ph(6),
-            ph(7)
-        ));
+        tuples.push("(?, ?, ?, ?, ?, ?, ?)");
         values.push(row.tenant_id.into());
         values.push(row.connection_id.into());
         values.push(row.field.clone().into());
@@ -248,13 +323,7 @@ async fn write_updates(
          AND credential_secrets.ciphertext = v.column7",
         tuples.join(", ")
     );
-    let scoped = db.enter(tenant, true).await?;
-    let done = scoped
-        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-        .rows_affected();
-    scoped.finish().await?;
-    Ok(done)
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// Re-encrypts every stale secret (or at most `max_rows`), `batch_size` at a time.
@@ -270,54 +339,34 @@ pub async fn run(
     let batch_size = batch_size.clamp(1, MAX_BATCH_SIZE);
     let target = target_key(keyring)?;
     let mut report = ReencryptReport::default();
-    // Tenant by tenant, each in its own scope. New secrets are written under the
-    // target key or a newer one, so the list of tenants cannot grow meanwhile.
-    'tenants: for tenant in stale_tenants(db, target).await? {
-        // Rows changed meanwhile are fetched again (they may still be on an old key);
-        // rows that cannot be decrypted are stepped past, so they stop nothing.
-        let mut after: Option<StaleSecret> = None;
-        loop {
-            let processed = report.reencrypted + report.skipped + report.unreadable;
-            let budget = match max_rows {
-                Some(max) => max.saturating_sub(processed),
-                None => batch_size,
-            };
-            if budget == 0 {
-                break 'tenants;
-            }
-            let batch = stale_in_tenant(
-                db,
-                tenant,
-                target,
-                after.as_ref(),
-                Ord::min(budget, batch_size),
-            )
-            .await?;
-            let Some(last) = batch.last() else {
-                break;
-            };
-            let last = StaleSecret {
-                key_id: last.key_id,
-                tenant_id: last.tenant_id,
-                connection_id: last.connection_id,
-                field: last.field.clone(),
-                ciphertext: Vec::new(),
-                revision: 0,
-            };
-            let outcome = apply_batch(db, keyring, batch).await?;
-            report.reencrypted += outcome.reencrypted;
-            report.skipped += outcome.skipped;
-            report.unreadable += outcome.unreadable;
-            if outcome.unreadable > 0 || outcome.skipped > 0 {
-                after = Some(last);
-            }
-            tracing::info!(
-                done = report.reencrypted,
-                skipped = report.skipped,
-                unreadable = report.unreadable,
-                "re-encryption progress"
-            );
+    // New secrets are written under the target key or a newer one, so the list of
+    // tenants with stale secrets cannot grow meanwhile.
+    let mut cursor = Cursor::new(stale_tenants(db, target).await?);
+    loop {
+        let processed = report.reencrypted + report.skipped + report.unreadable;
+        let budget = match max_rows {
+            Some(max) => max.saturating_sub(processed),
+            None => batch_size,
+        };
+        if budget == 0 {
+            break;
         }
+        let batch = cursor
+            .next_batch(db, target, Ord::min(budget, batch_size))
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        let outcome = apply_batch(db, keyring, batch).await?;
+        report.reencrypted += outcome.reencrypted;
+        report.skipped += outcome.skipped;
+        report.unreadable += outcome.unreadable;
+        tracing::info!(
+            done = report.reencrypted,
+            skipped = report.skipped,
+            unreadable = report.unreadable,
+            "re-encryption progress"
+        );
     }
     report.remaining = stale_count(db, target).await?;
     Ok(report)
