@@ -65,13 +65,15 @@ END
 $$
 "#;
 
-/// The hot credential read in one round trip: scope the statement's own transaction to
-/// the tenant, then read under the policy.
+/// The hot credential read in one round trip: scope to the tenant, read under the
+/// policy, and put back whatever the caller's transaction had set.
 const READ_CREDENTIALS: &str = r#"
 CREATE OR REPLACE FUNCTION connvault_read_credentials(p_tenant uuid, p_connection uuid)
 RETURNS TABLE (o_field text, o_kind text, o_ciphertext bytea, o_token_expires_at timestamptz)
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    previous text := COALESCE(current_setting('connvault.tenant_id', true), '');
 BEGIN
     PERFORM set_config('connvault.tenant_id', p_tenant::text, true);
     RETURN QUERY
@@ -79,6 +81,7 @@ BEGIN
         FROM credential_secrets s
         JOIN connections c ON c.tenant_id = s.tenant_id AND c.id = s.connection_id
         WHERE s.tenant_id = p_tenant AND s.connection_id = p_connection;
+    PERFORM set_config('connvault.tenant_id', previous, true);
 END
 $$
 "#;

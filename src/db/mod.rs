@@ -116,7 +116,7 @@ impl Plan {
                 name,
                 password: url
                     .password()
-                    .map(|p| secrecy::SecretString::from(p.to_owned())),
+                    .map(|p| secrecy::SecretString::from(roles::url_password(p))),
                 always_set_password: false,
             }),
         })

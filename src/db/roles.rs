@@ -7,7 +7,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionSession, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -56,12 +56,20 @@ pub fn check_role_name(name: &str) -> Result<()> {
 /// owner has no password (trust or peer authentication).
 pub fn derived_password(owner_password: Option<&str>, role: &str) -> Option<SecretString> {
     let owner = owner_password.filter(|p| !p.is_empty())?;
+    let owner = zeroize::Zeroizing::new(url_password(owner));
     let mut mac = Hmac::<Sha256>::new_from_slice(owner.as_bytes()).ok()?;
     mac.update(b"connvault service role password v1\0");
     mac.update(role.as_bytes());
     Some(SecretString::from(
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()),
     ))
+}
+
+/// A password as it appears in a URL (percent-encoded), as the server expects it.
+pub fn url_password(encoded: &str) -> String {
+    percent_encoding::percent_decode_str(encoded)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// A SCRAM-SHA-256 verifier for `password`, in PostgreSQL's stored form, so that the
@@ -101,7 +109,7 @@ async fn exec<C: ConnectionTrait>(db: &C, sql: &str) -> Result<(), DbErr> {
 /// the owner, after migrating). Creates the role when it does not exist, and sets its
 /// password when the role is new or `always_set_password`. PostgreSQL only; a no-op
 /// elsewhere.
-pub async fn provision<C: ConnectionTrait>(
+pub async fn provision<C: ConnectionTrait + TransactionTrait>(
     owner: &C,
     role: &str,
     password: Option<&SecretString>,
@@ -111,18 +119,44 @@ pub async fn provision<C: ConnectionTrait>(
         return Ok(());
     }
     check_role_name(role)?;
-    let exists = owner
+    // One transaction, one provisioner at a time: a replica starting meanwhile never
+    // sees the service role between the REVOKE and the GRANTs.
+    let txn = owner.begin().await?;
+    exec(
+        &txn,
+        "SELECT pg_advisory_xact_lock(hashtext('connvault: provision service role'))",
+    )
+    .await?;
+    let existing = txn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT 1 AS one FROM pg_roles WHERE rolname = $1",
+            "SELECT r.rolsuper, r.rolbypassrls, r.rolname = current_user AS is_owner, \
+               EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = r.oid) AS owns \
+             FROM pg_roles r WHERE r.rolname = $1",
             [role.into()],
         ))
-        .await?
-        .is_some();
+        .await?;
+    if let Some(row) = &existing {
+        let refuse = |why: &str| {
+            Err(Error::Isolation(format!(
+                "role {role:?} exists and {why}; it cannot be the service role"
+            )))
+        };
+        if row.try_get::<bool>("", "rolsuper")? {
+            return refuse("is a superuser");
+        }
+        if row.try_get::<bool>("", "rolbypassrls")? {
+            return refuse("has BYPASSRLS");
+        }
+        if row.try_get::<bool>("", "is_owner")? || row.try_get::<bool>("", "owns")? {
+            return refuse("owns tables (is it the migration role?)");
+        }
+    }
+    let exists = existing.is_some();
     if !exists {
-        // Another process may be creating it at the same moment.
+        // Another database's provisioner may be creating it at the same moment.
         exec(
-            owner,
+            &txn,
             &format!(
                 "DO $$ BEGIN \
                    CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT; \
@@ -138,7 +172,7 @@ pub async fn provision<C: ConnectionTrait>(
     }
     if let Some(password) = password.filter(|_| always_set_password || !exists) {
         exec(
-            owner,
+            &txn,
             &format!(
                 "ALTER ROLE \"{role}\" LOGIN PASSWORD '{}'",
                 scram_verifier(password)
@@ -148,7 +182,7 @@ pub async fn provision<C: ConnectionTrait>(
         .map_err(|e| Error::Isolation(format!("cannot set the service role's password ({e})")))?;
     }
     exec(
-        owner,
+        &txn,
         &format!(
             "DO $$ BEGIN \
                EXECUTE format('GRANT CONNECT ON DATABASE %I TO \"{role}\"', current_database()); \
@@ -161,11 +195,12 @@ pub async fn provision<C: ConnectionTrait>(
     .await?;
     for (table, privileges) in SERVICE_GRANTS {
         exec(
-            owner,
+            &txn,
             &format!("GRANT {privileges} ON {table} TO \"{role}\""),
         )
         .await?;
     }
+    txn.commit().await?;
     Ok(())
 }
 
@@ -206,14 +241,40 @@ pub async fn self_check<C: ConnectionTrait>(db: &C) -> Result<()> {
         let table: String = row.try_get("", "relname")?;
         problems.push(format!("role {name:?} owns table {table}"));
     }
+    // Membership in a superuser or BYPASSRLS role is as good as being one (SET ROLE).
+    let powerful = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT r.rolname::text AS rolname FROM pg_roles r \
+             WHERE (r.rolsuper OR r.rolbypassrls) AND r.rolname <> current_user \
+             AND pg_has_role(current_user, r.oid, 'MEMBER') ORDER BY 1",
+        ))
+        .await?;
+    for row in powerful {
+        let other: String = row.try_get("", "rolname")?;
+        problems.push(format!(
+            "role {name:?} is a member of {other:?}, which bypasses row-level security"
+        ));
+    }
     // Every table with a tenant_id column, and every table the code calls tenant-owned.
     let tables = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT t.name AS relname, c.oid IS NOT NULL AS present, \
                COALESCE(c.relrowsecurity AND c.relforcerowsecurity, false) AS forced, \
-               EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid \
-                       AND p.polname = 'tenant_isolation') AS has_policy \
+               EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = current_schema() \
+                       AND p.tablename = t.name AND p.policyname = 'tenant_isolation' \
+                       AND p.permissive = 'PERMISSIVE' AND p.cmd = 'ALL' \
+                       AND p.qual = '(tenant_id = connvault_current_tenant())' \
+                       AND p.with_check = p.qual) AS has_policy, \
+               COALESCE((SELECT string_agg(p.policyname::text, ', ') FROM pg_policies p \
+                 WHERE p.schemaname = current_schema() AND p.tablename = t.name \
+                 AND p.permissive = 'PERMISSIVE' AND p.policyname <> 'tenant_isolation' \
+                 AND NOT (p.tablename = 'api_keys' AND p.policyname = 'api_key_lookup' \
+                          AND p.cmd = 'SELECT' AND p.qual LIKE '%connvault.api_key_hash%')), '') \
+                 AS other_policies, \
+               c.oid IS NOT NULL AND has_table_privilege(current_user, c.oid, 'TRUNCATE') \
+                 AS can_truncate \
              FROM (SELECT unnest($1::text[]) AS name \
                    UNION SELECT c2.relname::text FROM pg_class c2 \
                    JOIN pg_namespace n2 ON n2.oid = c2.relnamespace \
@@ -242,7 +303,18 @@ pub async fn self_check<C: ConnectionTrait>(db: &C) -> Result<()> {
             ));
         } else if !row.try_get::<bool>("", "has_policy")? {
             problems.push(format!(
-                "tenant table {table} has no tenant_isolation policy"
+                "tenant table {table} has no tenant_isolation policy, or an altered one"
+            ));
+        }
+        let others: String = row.try_get("", "other_policies")?;
+        if !others.is_empty() {
+            problems.push(format!(
+                "tenant table {table} has other permissive policies: {others}"
+            ));
+        }
+        if row.try_get::<bool>("", "can_truncate")? {
+            problems.push(format!(
+                "role {name:?} may TRUNCATE tenant table {table} (row-level security does not cover it)"
             ));
         }
     }

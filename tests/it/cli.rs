@@ -589,6 +589,14 @@ fn configuration_debug_output_hides_the_database_password() {
         "replicas derive the same password"
     );
     assert!(!format!("{:?}", again.role.as_ref().unwrap().password).contains(&password));
+    // A percent-encoded password in the URL is the decoded one to the server.
+    let plan = connvault::db::Plan::separate(
+        "postgres://svc:p%40ss%2Fw%20rd@db.internal/connvault",
+        "postgres://owner@db.internal/connvault",
+    )
+    .unwrap();
+    let password = plan.role.unwrap().password.unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&password), "p@ss/w rd");
 }
 
 /// `url` with another user and password.
@@ -656,14 +664,14 @@ async fn serve_with_two_urls_migrates_as_the_owner_and_serves_as_its_own_login_r
     }
 }
 
-#[test]
-fn serve_refuses_a_database_role_that_bypasses_row_level_security() {
-    let url = crate::support::admin_database_url();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_database_role_that_bypasses_row_level_security() {
+    let t = TestDb::empty(Backend::Postgres).await;
     let dir = tempfile::tempdir().unwrap();
     let out = run(connvault(dir.path())
         .arg("serve")
-        .env("DATABASE_URL", &url)
-        .env("MIGRATION_DATABASE_URL", &url)
+        .env("DATABASE_URL", &t.url)
+        .env("MIGRATION_DATABASE_URL", &t.url)
         .env("CONNVAULT_BIND", "127.0.0.1:0"));
     assert!(!out.status.success());
     let err = stderr(&out);

@@ -341,28 +341,47 @@ async fn a_pooled_connection_keeps_no_tenant_after_its_transaction() {
     );
 
     // So does the API-key lookup (its setting names a key hash, not a tenant).
-    assert!(
-        api_keys::authenticate(&pool, "cv_unknown")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    let key = api_keys::create(
+        &pool,
+        Some(a.tenant),
+        connvault::models::api_key::Role::Service,
+        "s",
+    )
+    .await
+    .unwrap();
+    let found = api_keys::authenticate(&pool, secrecy::ExposeSecret::expose_secret(&key.secret))
+        .await
+        .unwrap()
+        .expect("the key authenticates");
+    assert_eq!(found.tenant_id, Some(a.tenant));
     assert_eq!(
         visible(&pool, "api_keys").await,
         0,
         "after an authentication"
     );
-    let setting = pool
-        .query_one_raw(stmt(
-            "SELECT COALESCE(current_setting('connvault.tenant_id', true), '') AS s",
-            vec![],
-        ))
+    for setting in ["connvault.tenant_id", "connvault.api_key_hash"] {
+        let value = pool
+            .query_one_raw(stmt(
+                "SELECT COALESCE(current_setting($1, true), '') AS s",
+                vec![setting.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<String>("", "s")
+            .unwrap();
+        assert_eq!(value, "", "{setting} is empty between statements");
+    }
+
+    // Inside a tenant transaction, the narrow cross-tenant paths put its tenant back.
+    let txn = TenantTxn::begin(&pool, a.tenant).await.unwrap();
+    connvault::repositories::key_usage::all(&txn).await.unwrap();
+    credentials::read(&txn, &keyring, a.tenant, a.connection)
         .await
         .unwrap()
-        .unwrap()
-        .try_get::<String>("", "s")
         .unwrap();
-    assert_eq!(setting, "");
+    assert_eq!(visible(&txn, "connections").await, 1, "still scoped to A");
+    txn.commit().await.unwrap();
     assert_eq!(
         pid(pool.clone()).await,
         session,
@@ -441,12 +460,19 @@ struct TestRole<'a> {
 impl<'a> TestRole<'a> {
     async fn new(t: &'a TestDb, attributes: &str) -> Self {
         let name = format!("cv_role_{}", Uuid::new_v4().simple());
-        t.exec(&format!("CREATE ROLE {name} LOGIN {attributes}"))
+        t.exec(&format!("CREATE ROLE {name} LOGIN"))
             .await
             .unwrap();
+        // The service's grants first (provisioning refuses a powerful role), then the
+        // attribute under test.
         roles::provision(&t.owner, &name, None, false)
             .await
             .unwrap();
+        if !attributes.is_empty() {
+            t.exec(&format!("ALTER ROLE {name} {attributes}"))
+                .await
+                .unwrap();
+        }
         Self { t, name }
     }
 
@@ -517,6 +543,63 @@ async fn the_self_check_refuses_every_way_around_the_policies() {
         .unwrap();
     owner.drop_role().await;
 
+    // Membership in a role that bypasses the policies.
+    let member = TestRole::new(&t, "").await;
+    let bypass = format!("cv_bypass_{}", Uuid::new_v4().simple());
+    t.exec(&format!("CREATE ROLE {bypass} NOLOGIN BYPASSRLS"))
+        .await
+        .unwrap();
+    t.exec(&format!("GRANT {bypass} TO {}", member.name))
+        .await
+        .unwrap();
+    let db = member.connect().await;
+    let why = refusal(&db).await;
+    assert!(why.contains(&format!("member of \"{bypass}\"")), "{why}");
+    db.close().await.unwrap();
+    member.drop_role().await;
+    t.exec(&format!("DROP ROLE {bypass}")).await.unwrap();
+
+    // TRUNCATE, which row-level security does not cover.
+    t.exec("GRANT TRUNCATE ON connections TO connvault_service")
+        .await
+        .unwrap();
+    let why = refusal(&t.db).await;
+    assert!(
+        why.contains("may TRUNCATE tenant table connections"),
+        "{why}"
+    );
+    t.exec("REVOKE TRUNCATE ON connections FROM connvault_service")
+        .await
+        .unwrap();
+
+    // An extra permissive policy would widen what a tenant sees.
+    t.exec("CREATE POLICY everything ON credential_secrets FOR SELECT USING (true)")
+        .await
+        .unwrap();
+    let why = refusal(&t.db).await;
+    assert!(
+        why.contains("credential_secrets has other permissive policies: everything"),
+        "{why}"
+    );
+    t.exec("DROP POLICY everything ON credential_secrets")
+        .await
+        .unwrap();
+    // ... and so would an altered one.
+    t.exec("ALTER POLICY tenant_isolation ON activity_log USING (true)")
+        .await
+        .unwrap();
+    let why = refusal(&t.db).await;
+    assert!(
+        why.contains("activity_log has no tenant_isolation policy, or an altered one"),
+        "{why}"
+    );
+    t.exec(
+        "ALTER POLICY tenant_isolation ON activity_log \
+         USING (tenant_id = connvault_current_tenant())",
+    )
+    .await
+    .unwrap();
+
     // A tenant table whose row-level security is not forced, or off.
     t.exec("ALTER TABLE activity_log NO FORCE ROW LEVEL SECURITY")
         .await
@@ -586,4 +669,27 @@ async fn sqlite_has_no_policies_so_the_self_check_passes_and_scopes_are_the_filt
             .is_err(),
         "a tenant transaction refuses another tenant on SQLite too"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_refuses_to_make_a_powerful_existing_role_the_service_role() {
+    let t = TestDb::postgres().await;
+    let err = roles::provision(&t.owner, "postgres", None, true)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("is a superuser"), "{err}");
+    let bypass = TestRole::new(&t, "").await;
+    t.exec(&format!("ALTER ROLE {} BYPASSRLS", bypass.name))
+        .await
+        .unwrap();
+    let err = roles::provision(&t.owner, &bypass.name, None, true)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has BYPASSRLS"), "{err}");
+    bypass.drop_role().await;
+    // The service role itself is provisioned again, in one transaction.
+    roles::provision(&t.owner, roles::DEFAULT_SERVICE_ROLE, None, false)
+        .await
+        .unwrap();
+    roles::self_check(&t.db).await.unwrap();
 }
