@@ -146,7 +146,9 @@ pub struct TenantTxn {
 }
 
 impl TenantTxn {
-    /// A transaction that reads `tenant`'s rows.
+    /// A transaction that reads `tenant`'s rows. Begun inside another transaction it is
+    /// a savepoint, and the tenant stays set in the outer transaction afterwards (as
+    /// with [`TenantScope::enter`] on a plain transaction): scope the outer one instead.
     pub async fn begin<C>(db: &C, tenant: TenantId) -> Result<Self, DbErr>
     where
         C: TransactionTrait<Transaction = DatabaseTransaction>,

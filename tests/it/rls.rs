@@ -460,9 +460,7 @@ struct TestRole<'a> {
 impl<'a> TestRole<'a> {
     async fn new(t: &'a TestDb, attributes: &str) -> Self {
         let name = format!("cv_role_{}", Uuid::new_v4().simple());
-        t.exec(&format!("CREATE ROLE {name} LOGIN"))
-            .await
-            .unwrap();
+        t.exec(&format!("CREATE ROLE {name} LOGIN")).await.unwrap();
         // The service's grants first (provisioning refuses a powerful role), then the
         // attribute under test.
         roles::provision(&t.owner, &name, None, false)
