@@ -691,3 +691,78 @@ async fn provisioning_refuses_to_make_a_powerful_existing_role_the_service_role(
         .unwrap();
     roles::self_check(&t.db).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_role_holds_exactly_the_listed_grants() {
+    let t = TestDb::postgres().await;
+    let rows = t
+        .owner
+        .query_all_raw(stmt(
+            "SELECT table_name::text AS t, string_agg(privilege_type::text, ', ' \
+               ORDER BY privilege_type) AS p \
+             FROM information_schema.role_table_grants \
+             WHERE grantee = $1 AND table_schema = 'public' GROUP BY 1 ORDER BY 1",
+            vec![roles::DEFAULT_SERVICE_ROLE.into()],
+        ))
+        .await
+        .unwrap();
+    let granted: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.try_get("", "t").unwrap(), r.try_get("", "p").unwrap()))
+        .collect();
+    let mut expected: Vec<(String, String)> = roles::SERVICE_GRANTS
+        .iter()
+        .map(|(table, privileges)| {
+            let mut p: Vec<&str> = privileges.split(", ").collect();
+            p.sort();
+            (table.to_string(), p.join(", "))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(granted, expected);
+    assert!(
+        !granted.iter().any(|(t, _)| t == "seaql_migrations"),
+        "the service cannot touch the migration history"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knowing_a_keys_hash_shows_that_key_and_changes_nothing() {
+    let t = TestDb::postgres().await;
+    let keyring = t.keyring().await;
+    let a = seed(&t, &keyring, "a", "acct_a").await;
+    let b = seed(&t, &keyring, "b", "acct_b").await;
+    let row = t
+        .owner
+        .query_one_raw(stmt(
+            "SELECT encode(secret_hash, 'hex') AS h FROM api_keys WHERE tenant_id = $1",
+            vec![a.tenant.as_uuid().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let hash: String = row.try_get("", "h").unwrap();
+    let txn = sea_orm::TransactionTrait::begin(&t.db).await.unwrap();
+    txn.execute_raw(stmt(
+        "SELECT set_config('connvault.api_key_hash', $1, true)",
+        vec![hash.into()],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        visible(&txn, "api_keys").await,
+        1,
+        "exactly the key whose hash is set"
+    );
+    let revoked = txn
+        .execute_raw(stmt("UPDATE api_keys SET revoked_at = now()", vec![]))
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(revoked, 0, "the lookup policy is read-only");
+    for table in ["connections", "credential_secrets", "activity_log"] {
+        assert_eq!(visible(&txn, table).await, 0, "{table}");
+    }
+    drop(txn);
+    assert_eq!(owned_by(&t, "api_keys", b.tenant).await, 1);
+}
