@@ -173,11 +173,6 @@ impl TenantTxn {
         self.tenant
     }
 
-    /// The underlying transaction, for savepoints.
-    pub fn transaction(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
-
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await
     }
