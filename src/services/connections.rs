@@ -15,13 +15,22 @@ use crate::repositories::connections::{self, DetailsPatch, NewConnection};
 use crate::services::credentials::{self, Credential, CredentialSummary};
 use crate::tenancy::TenantTxn;
 
-fn entry(conn: &connection::Model, action: Action, details: serde_json::Value) -> Entry<'_> {
-    Entry {
+/// Records `action` on `conn` in the change's own transaction (and so its tenant).
+async fn record(
+    txn: &TenantTxn,
+    actor: &Actor,
+    conn: &connection::Model,
+    action: Action,
+    details: serde_json::Value,
+) -> Result<()> {
+    let entry = Entry {
         connection_id: Some(conn.id),
         provider_slug: Some(&conn.provider_slug),
         action,
         details,
-    }
+    };
+    activity::record(txn, txn.tenant(), actor, entry).await?;
+    Ok(())
 }
 
 /// Creates a connection, with its credential when one is given (the connection is then
@@ -52,13 +61,7 @@ pub async fn connect(
         "credential_kind": summary.as_ref().map(|s| s.kind),
         "is_default": conn.is_default,
     });
-    activity::record(
-        &txn,
-        tenant,
-        actor,
-        entry(&conn, Action::Connected, details),
-    )
-    .await?;
+    record(&txn, actor, &conn, Action::Connected, details).await?;
     txn.commit().await?;
     Ok((conn, summary))
 }
@@ -99,13 +102,7 @@ pub async fn update(
     let (before, after) = connections::update_details(&txn, tenant, id, patch).await?;
     if before.status != after.status {
         let details = json!({ "from": before.status, "to": after.status });
-        activity::record(
-            &txn,
-            tenant,
-            actor,
-            entry(&after, Action::StatusChanged, details),
-        )
-        .await?;
+        record(&txn, actor, &after, Action::StatusChanged, details).await?;
     }
     txn.commit().await?;
     Ok(after)
@@ -135,13 +132,7 @@ pub async fn replace_credentials(
     )
     .await?;
     let details = json!({ "credential_kind": summary.kind, "previous_status": before.status });
-    activity::record(
-        &txn,
-        tenant,
-        actor,
-        entry(&after, Action::CredentialsUpdated, details),
-    )
-    .await?;
+    record(&txn, actor, &after, Action::CredentialsUpdated, details).await?;
     txn.commit().await?;
     Ok((after, summary))
 }
@@ -160,13 +151,7 @@ pub async fn make_default(
         .ok_or(Error::NotFound("connection"))?;
     let after = connections::make_default(&txn, tenant, id).await?;
     if !before.is_default {
-        activity::record(
-            &txn,
-            tenant,
-            actor,
-            entry(&after, Action::DefaultChanged, json!({})),
-        )
-        .await?;
+        record(&txn, actor, &after, Action::DefaultChanged, json!({})).await?;
     }
     txn.commit().await?;
     Ok(after)
@@ -190,13 +175,7 @@ pub async fn disconnect(
     let destroyed = credentials::delete(&txn, tenant, id).await?;
     let conn = connections::revoke(&txn, tenant, id).await?;
     let details = json!({ "secrets_destroyed": destroyed });
-    activity::record(
-        &txn,
-        tenant,
-        actor,
-        entry(&conn, Action::Disconnected, details),
-    )
-    .await?;
+    record(&txn, actor, &conn, Action::Disconnected, details).await?;
     txn.commit().await?;
     Ok(conn)
 }
@@ -211,7 +190,7 @@ pub async fn delete(
     let txn = TenantTxn::begin_write(db, tenant).await?;
     let conn = connections::delete(&txn, tenant, id).await?;
     let details = json!({ "external_id": conn.external_id });
-    activity::record(&txn, tenant, actor, entry(&conn, Action::Deleted, details)).await?;
+    record(&txn, actor, &conn, Action::Deleted, details).await?;
     txn.commit().await?;
     Ok(conn)
 }
