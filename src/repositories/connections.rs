@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    UpdateMany,
 };
 use uuid::Uuid;
 
@@ -470,15 +471,7 @@ pub async fn update_details<C: TenantScope>(
     if let Some(status) = patch.status {
         row.status = Set(status);
     }
-    let after = connection::Entity::update_many()
-        .set(row)
-        .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(connection::Column::Id.eq(id.as_uuid()))
-        .exec_with_returning(&db)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(Error::NotFound("connection"))?;
+    let after = update_one(&db, tenant, id, connection::Entity::update_many().set(row)).await?;
     db.finish().await?;
     Ok((before, after))
 }
@@ -489,24 +482,15 @@ pub async fn revoke<C: TenantScope>(
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    let db = db.enter(tenant, true).await?;
-    let row = connection::Entity::update_many()
+    let revoke = connection::Entity::update_many()
         .col_expr(connection::Column::Status, Expr::val("revoked"))
         .col_expr(connection::Column::IsDefault, Expr::val(false))
         .col_expr(
             connection::Column::TokenExpiresAt,
             Expr::val(Option::<DateTime<Utc>>::None),
         )
-        .col_expr(connection::Column::UpdatedAt, Expr::val(super::now()))
-        .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(connection::Column::Id.eq(id.as_uuid()))
-        .exec_with_returning(&db)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(Error::NotFound("connection"))?;
-    db.finish().await?;
-    Ok(row)
+        .col_expr(connection::Column::UpdatedAt, Expr::val(super::now()));
+    update_one(db, tenant, id, revoke).await
 }
 
 /// Deletes the tenant's connection (its credential goes with it); returns the deleted
@@ -570,9 +554,19 @@ pub async fn update_tokens_status<C: TenantScope>(
             }
         }
     }
+    update_one(db, tenant, id, connection::Entity::update_many().set(row)).await
+}
+
+/// Applies `update` to the tenant's connection `id` and returns the row as updated;
+/// `NotFound` (and no change) when the tenant has no such connection.
+async fn update_one<C: TenantScope>(
+    db: &C,
+    tenant: TenantId,
+    id: ConnectionId,
+    update: UpdateMany<connection::Entity>,
+) -> Result<connection::Model> {
     let db = db.enter(tenant, true).await?;
-    let updated = connection::Entity::update_many()
-        .set(row)
+    let row = update
         .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
         .filter(connection::Column::Id.eq(id.as_uuid()))
         .exec_with_returning(&db)
@@ -581,7 +575,7 @@ pub async fn update_tokens_status<C: TenantScope>(
         .next()
         .ok_or(Error::NotFound("connection"))?;
     db.finish().await?;
-    Ok(updated)
+    Ok(row)
 }
 
 /// Makes the tenant's connection the default for its provider, in one transaction:
