@@ -255,6 +255,7 @@ async fn no_setting_or_an_empty_one_sees_nothing_and_writes_nothing() {
     let a = seed(&t, &keyring, "a", "acct_a").await;
     for table in TENANT_TABLES {
         let row = a_row_of(&t, table, a.tenant).await;
+        let rows_before = owned_by(&t, table, a.tenant).await;
         // The pool, outside any transaction: no setting at all.
         assert_eq!(visible(&t.db, table).await, 0, "{table} without a setting");
         assert_policy_refused(insert_copy(&t.db, table, &row).await, table);
@@ -281,14 +282,14 @@ async fn no_setting_or_an_empty_one_sees_nothing_and_writes_nothing() {
         );
         drop(txn);
         assert_eq!(
-            owned_by(&t, table, a.tenant).await,
             count(
                 &t.owner,
                 &format!("SELECT COUNT(*) AS n FROM {table}"),
                 vec![]
             )
             .await,
-            "nothing was written"
+            rows_before,
+            "nothing was written to {table}"
         );
     }
     // Garbage in the setting fails the statement: closed, not open.
