@@ -392,7 +392,7 @@ impl Keyring {
         if row.state == KeyState::Active {
             return Err(Error::KeyIsActive(id));
         }
-        let used = key_usage::count_for_key(&txn, id).await?;
+        let used = key_usage::count_for_keys(&txn, |k| k == id).await?;
         if used > 0 {
             return Err(Error::KeyInUse {
                 id,

@@ -46,12 +46,12 @@ pub async fn all<C: ConnectionTrait>(db: &C) -> Result<Vec<KeyUsage>> {
     Ok(out)
 }
 
-/// Ciphertexts under `key_id`, all tenants together.
-pub async fn count_for_key<C: ConnectionTrait>(db: &C, key_id: u32) -> Result<u64> {
+/// Ciphertexts under the keys `keys` accepts, all tenants together.
+pub async fn count_for_keys<C: ConnectionTrait>(db: &C, keys: impl Fn(u32) -> bool) -> Result<u64> {
     Ok(all(db)
         .await?
         .iter()
-        .filter(|u| u.key_id == key_id)
+        .filter(|u| keys(u.key_id))
         .map(|u| u.ciphertexts)
         .sum())
 }

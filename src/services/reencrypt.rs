@@ -374,10 +374,5 @@ pub async fn run(
 
 /// How many secrets are under keys older than `target`.
 pub async fn stale_count(db: &DatabaseConnection, target: u32) -> Result<u64> {
-    Ok(key_usage::all(db)
-        .await?
-        .iter()
-        .filter(|u| u.key_id < target)
-        .map(|u| u.ciphertexts)
-        .sum())
+    key_usage::count_for_keys(db, |k| k < target).await
 }
