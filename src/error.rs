@@ -64,6 +64,21 @@ pub enum Error {
     #[error("refusing to serve: tenant isolation is not enforced by the database: {0}")]
     Isolation(String),
 
+    #[error("the connection cannot be used ({status}): {}", reason_code.as_deref().unwrap_or("no reason recorded"))]
+    ConnectionUnusable {
+        status: String,
+        reason_code: Option<String>,
+    },
+
+    #[error("the provider could not renew the token ({reason_code}); try again later")]
+    ProviderUnavailable {
+        reason_code: String,
+        retry_after_secs: Option<u64>,
+    },
+
+    #[error("no OAuth app is configured for provider {0:?}")]
+    OAuthAppMissing(String),
+
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }

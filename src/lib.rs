@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod models;
+pub mod oauth;
 pub mod repositories;
 pub mod services;
 pub mod tenancy;

@@ -10,10 +10,20 @@ mod m2025_11_02_090000_create_encryption_keys;
 mod m2025_11_02_090100_create_credential_secrets;
 mod m2025_11_03_090000_create_api_keys_and_activity;
 mod m2025_11_04_090000_tenant_isolation;
+mod m2025_11_05_090000_oauth;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
-pub const TENANT_TABLES: [&str; 4] = m2025_11_04_090000_tenant_isolation::TENANT_TABLES;
+pub const TENANT_TABLES: [&str; 5] = [
+    "connections",
+    "credential_secrets",
+    "activity_log",
+    "api_keys",
+    "connect_sessions",
+];
+
+/// Connect-session statuses, checked by the database.
+pub use m2025_11_05_090000_oauth::SESSION_STATUSES;
 
 pub struct Migrator;
 
@@ -28,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2025_11_02_090100_create_credential_secrets::Migration),
             Box::new(m2025_11_03_090000_create_api_keys_and_activity::Migration),
             Box::new(m2025_11_04_090000_tenant_isolation::Migration),
+            Box::new(m2025_11_05_090000_oauth::Migration),
         ]
     }
 }

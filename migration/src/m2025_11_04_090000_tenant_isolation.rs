@@ -21,7 +21,8 @@ enum OperatorKeys {
     RevokedAt,
 }
 
-/// The tenant-owned tables: each has a `tenant_id` and is forced under the policy.
+/// The tenant-owned tables when this migration was written: each has a `tenant_id` and
+/// is forced under the policy. Later tables join `crate::TENANT_TABLES`.
 pub const TENANT_TABLES: [&str; 4] = [
     "connections",
     "credential_secrets",

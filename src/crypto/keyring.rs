@@ -363,6 +363,9 @@ impl Keyring {
         for usage in key_usage::all(db).await? {
             *counts.entry(usage.key_id).or_default() += usage.ciphertexts;
         }
+        for (key, n) in key_usage::global(db).await? {
+            *counts.entry(key).or_default() += n;
+        }
         let rows = encryption_key::Entity::find()
             .order_by_asc(encryption_key::Column::Id)
             .all(db)

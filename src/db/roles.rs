@@ -27,6 +27,8 @@ pub const SERVICE_GRANTS: &[(&str, &str)] = &[
     ("api_keys", "SELECT, INSERT, UPDATE"),
     ("operator_keys", "SELECT, INSERT, UPDATE"),
     ("activity_log", "SELECT, INSERT"),
+    ("oauth_apps", "SELECT, INSERT, UPDATE, DELETE"),
+    ("connect_sessions", "SELECT, INSERT, UPDATE, DELETE"),
 ];
 
 /// The login role a single-URL set-up makes for the service.

@@ -14,6 +14,10 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     pub field: Option<String>,
+    /// Why a connection cannot be used (`refresh_token_revoked`, …).
+    pub reason_code: Option<String>,
+    /// Seconds after which a retry may succeed (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -26,6 +30,8 @@ struct Problem<'a> {
     code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason_code: Option<&'a str>,
 }
 
 impl ApiError {
@@ -35,6 +41,8 @@ impl ApiError {
             code,
             detail: detail.into(),
             field: None,
+            reason_code: None,
+            retry_after: None,
         }
     }
 
@@ -87,12 +95,18 @@ impl IntoResponse for ApiError {
             detail: &self.detail,
             code: self.code,
             field: self.field.as_deref(),
+            reason_code: self.reason_code.as_deref(),
         };
         let mut response = (self.status, Json(body)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -146,6 +160,41 @@ impl From<Error> for ApiError {
                     "the stored credential cannot be decrypted; the cause is in the service log",
                 )
             }
+            Error::ConnectionUnusable {
+                status,
+                reason_code,
+            } => {
+                let mut e = ApiError::new(
+                    StatusCode::CONFLICT,
+                    if status == "needs_reauth" {
+                        "connection_needs_reauth"
+                    } else {
+                        "connection_unusable"
+                    },
+                    err.to_string(),
+                );
+                e.reason_code = reason_code.clone();
+                e
+            }
+            Error::ProviderUnavailable {
+                reason_code,
+                retry_after_secs,
+            } => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "provider_unavailable",
+                    err.to_string(),
+                );
+                e.reason_code = Some(reason_code.clone());
+                e.retry_after = Some(retry_after_secs.unwrap_or(1));
+                e
+            }
+            Error::OAuthAppMissing(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "oauth_app_missing",
+                err.to_string(),
+            )
+            .field("provider"),
             Error::Catalog(_) | Error::MasterKey(_) | Error::Isolation(_) | Error::Database(_) => {
                 tracing::error!(error = %err, "request failed");
                 ApiError::internal()

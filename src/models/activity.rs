@@ -32,6 +32,15 @@ pub enum Action {
     DefaultChanged,
     #[sea_orm(string_value = "status_changed")]
     StatusChanged,
+    /// A token was renewed (by refresh token or client credentials).
+    #[sea_orm(string_value = "refreshed")]
+    Refreshed,
+    /// A renewal failed; `details.reason_code` says why.
+    #[sea_orm(string_value = "refresh_failed")]
+    RefreshFailed,
+    /// A renewal succeeded after failures that had degraded the connection's health.
+    #[sea_orm(string_value = "refresh_recovered")]
+    RefreshRecovered,
 }
 
 impl Action {
@@ -43,6 +52,9 @@ impl Action {
             "credentials_updated" => Action::CredentialsUpdated,
             "default_changed" => Action::DefaultChanged,
             "status_changed" => Action::StatusChanged,
+            "refreshed" => Action::Refreshed,
+            "refresh_failed" => Action::RefreshFailed,
+            "refresh_recovered" => Action::RefreshRecovered,
             _ => return None,
         })
     }

@@ -84,6 +84,16 @@ pub struct Model {
     pub metadata: Json,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Until when one process holds the right to refresh the token (compare-and-swap).
+    pub refresh_lease_until: Option<DateTimeUtc>,
+    /// Which process holds the lease (a random id per attempt).
+    pub refresh_lease_owner: Option<Uuid>,
+    /// When the token was last renewed.
+    pub last_refreshed_at: Option<DateTimeUtc>,
+    /// No background refresh before this (back-off after transient failures).
+    pub refresh_retry_at: Option<DateTimeUtc>,
+    /// Transient refresh failures in a row.
+    pub refresh_failures: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

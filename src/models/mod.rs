@@ -3,11 +3,13 @@
 
 pub mod activity;
 pub mod api_key;
+pub mod connect_session;
 pub mod connection;
 pub mod credential_secret;
 pub mod encryption_key;
 pub mod ids;
 pub mod json;
+pub mod oauth_app;
 pub mod operator_key;
 pub mod provider;
 pub mod tenant;

@@ -238,6 +238,11 @@ pub async fn create<C: TenantScope>(
         metadata: Set(input.metadata),
         created_at: Set(now),
         updated_at: Set(now),
+        refresh_lease_until: Set(None),
+        refresh_lease_owner: Set(None),
+        last_refreshed_at: Set(input.token_expires_at.map(|_| now)),
+        refresh_retry_at: Set(None),
+        refresh_failures: Set(0),
     };
     if let Err(err) = connection::Entity::insert(row)
         .exec_without_returning(&txn)

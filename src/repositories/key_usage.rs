@@ -3,10 +3,10 @@
 //! operators' narrow path through row-level security: a function counts one tenant at a
 //! time under the policy, and only counts come out.
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QuerySelect, Statement};
 
 use crate::error::Result;
-use crate::models::TenantId;
+use crate::models::{TenantId, oauth_app};
 
 /// Ciphertexts of one tenant under one data key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +25,12 @@ pub async fn all<C: ConnectionTrait>(db: &C) -> Result<Vec<KeyUsage>> {
              ORDER BY o_tenant_id, o_key_id"
         }
         _ => {
-            "SELECT tenant_id AS o_tenant_id, key_id AS o_key_id, COUNT(*) AS o_count \
-             FROM credential_secrets GROUP BY tenant_id, key_id ORDER BY tenant_id, key_id"
+            "SELECT o_tenant_id, o_key_id, COUNT(*) AS o_count FROM ( \
+               SELECT tenant_id AS o_tenant_id, key_id AS o_key_id FROM credential_secrets \
+               UNION ALL \
+               SELECT tenant_id, verifier_key_id FROM connect_sessions \
+               WHERE verifier_key_id IS NOT NULL) \
+             GROUP BY o_tenant_id, o_key_id ORDER BY o_tenant_id, o_key_id"
         }
     };
     let rows = db
@@ -46,12 +50,36 @@ pub async fn all<C: ConnectionTrait>(db: &C) -> Result<Vec<KeyUsage>> {
     Ok(out)
 }
 
-/// Ciphertexts under the keys `keys` accepts, all tenants together.
+/// Ciphertexts that belong to no tenant (the OAuth apps' client secrets), per key.
+pub async fn global<C: ConnectionTrait>(db: &C) -> Result<Vec<(u32, u64)>> {
+    let rows: Vec<(i32, i64)> = oauth_app::Entity::find()
+        .select_only()
+        .column(oauth_app::Column::SecretKeyId)
+        .column_as(oauth_app::Column::Id.count(), "n")
+        .group_by(oauth_app::Column::SecretKeyId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(k, n)| (u32::try_from(k).unwrap_or(0), u64::try_from(n).unwrap_or(0)))
+        .collect())
+}
+
+/// Ciphertexts under the keys `keys` accepts, all tenants and the global ones
+/// together.
 pub async fn count_for_keys<C: ConnectionTrait>(db: &C, keys: impl Fn(u32) -> bool) -> Result<u64> {
-    Ok(all(db)
+    let tenants: u64 = all(db)
         .await?
         .iter()
         .filter(|u| keys(u.key_id))
         .map(|u| u.ciphertexts)
-        .sum())
+        .sum();
+    let global: u64 = global(db)
+        .await?
+        .iter()
+        .filter(|(k, _)| keys(*k))
+        .map(|(_, n)| n)
+        .sum();
+    Ok(tenants + global)
 }

@@ -9,6 +9,7 @@ pub mod activity;
 pub mod api_keys;
 pub mod connections;
 pub mod key_usage;
+pub mod oauth_apps;
 pub mod page;
 pub mod providers;
 pub mod tenants;

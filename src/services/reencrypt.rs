@@ -368,6 +368,11 @@ pub async fn run(
             "re-encryption progress"
         );
     }
+    // The OAuth apps' client secrets: a handful of global rows.
+    let (apps, apps_unreadable) =
+        crate::repositories::oauth_apps::reencrypt(db, keyring, target).await?;
+    report.reencrypted += apps;
+    report.unreadable += apps_unreadable;
     report.remaining = stale_count(db, target).await?;
     Ok(report)
 }

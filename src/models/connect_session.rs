@@ -1,0 +1,51 @@
+//! `connect_sessions`: one end user's attempt to connect a provider through a connect
+//! link. The link token and the OAuth `state` are stored only as SHA-256 hashes, the
+//! PKCE verifier only as AEAD ciphertext bound to the session.
+
+use sea_orm::entity::prelude::*;
+
+use super::json::StringList;
+
+#[derive(Clone, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "connect_sessions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub provider_slug: String,
+    pub token_hash: Vec<u8>,
+    pub state_hash: Option<Vec<u8>>,
+    pub verifier_ciphertext: Option<Vec<u8>>,
+    pub verifier_key_id: Option<i32>,
+    pub return_url: String,
+    pub scopes: StringList,
+    pub end_user_label: Option<String>,
+    /// `created`, `started`, `completed` or `failed`.
+    pub status: String,
+    pub connection_id: Option<Uuid>,
+    pub error_code: Option<String>,
+    pub actor_key_id: Option<Uuid>,
+    pub actor_name: Option<String>,
+    pub expires_at: DateTimeUtc,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectSession")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("provider_slug", &self.provider_slug)
+            .field("status", &self.status)
+            .field("connection_id", &self.connection_id)
+            .field("error_code", &self.error_code)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
