@@ -181,4 +181,54 @@ pub struct ServeArgs {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "CONNVAULT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// Base URL end users reach this service at: connect links and the OAuth redirect
+    /// URIs (`<public-url>/oauth/callback/<provider>`) start with it. Defaults to
+    /// `http://<bind>`.
+    #[arg(long, env = "CONNVAULT_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+    /// Renew a token that expires within this many seconds (a provider's
+    /// `refresh_margin_seconds` metadata overrides it).
+    #[arg(long, env = "CONNVAULT_REFRESH_MARGIN_SECS", default_value_t = 300)]
+    pub refresh_margin_secs: u64,
+    /// Seconds between background refresh passes; 0 turns the background refresher off.
+    #[arg(long, env = "CONNVAULT_REFRESH_INTERVAL_SECS", default_value_t = 30)]
+    pub refresh_interval_secs: u64,
+    /// Renew tokens not renewed for this many seconds, so providers do not revoke them
+    /// for disuse (default 14 days).
+    #[arg(long, env = "CONNVAULT_REFRESH_IDLE_AFTER_SECS", default_value_t = 14 * 24 * 3600)]
+    pub refresh_idle_after_secs: u64,
+    /// Renewals the background refresher runs at once.
+    #[arg(long, env = "CONNVAULT_REFRESH_CONCURRENCY", default_value_t = 16)]
+    pub refresh_concurrency: usize,
+    /// Timeout of one request to a provider's token or identity endpoint, in seconds.
+    #[arg(long, env = "CONNVAULT_OAUTH_TIMEOUT_SECS", default_value_t = 10)]
+    pub oauth_timeout_secs: u64,
+}
+
+impl ServeArgs {
+    /// The refresher's options from these settings. The lease outlasts every attempt
+    /// of one renewal with its back-off.
+    pub fn refresh_options(&self) -> crate::services::refresh::RefreshOptions {
+        use std::time::Duration;
+        let defaults = crate::services::refresh::RefreshOptions::default();
+        let timeout = Duration::from_secs(self.oauth_timeout_secs.max(1));
+        let lease = (timeout + Duration::from_secs(5)) * defaults.attempts + Duration::from_secs(10);
+        crate::services::refresh::RefreshOptions {
+            margin: Duration::from_secs(self.refresh_margin_secs),
+            lease,
+            idle_after: Duration::from_secs(self.refresh_idle_after_secs.max(60)),
+            interval: Duration::from_secs(self.refresh_interval_secs.max(1)),
+            concurrency: self.refresh_concurrency.max(1),
+            http_timeout: timeout,
+            wait: lease,
+            ..defaults
+        }
+    }
+
+    /// The public URL, or `http://<bind>`.
+    pub fn public_url(&self) -> url::Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            url::Url::parse(&format!("http://{}", self.bind)).expect("a socket address makes a URL")
+        })
+    }
 }

@@ -197,6 +197,11 @@ async fn run(
                 metadata: Set(serde_json_object()),
                 created_at: Set(now),
                 updated_at: Set(now),
+                refresh_lease_until: Set(None),
+                refresh_lease_owner: Set(None),
+                last_refreshed_at: Set(None),
+                refresh_retry_at: Set(None),
+                refresh_failures: Set(0),
             });
         }
         connection::Entity::insert_many(rows)

@@ -379,6 +379,11 @@ async fn populate(
                 metadata: Set(sea_orm::prelude::Json::Object(Default::default())),
                 created_at: Set(now),
                 updated_at: Set(now),
+                refresh_lease_until: Set(None),
+                refresh_lease_owner: Set(None),
+                last_refreshed_at: Set(None),
+                refresh_retry_at: Set(None),
+                refresh_failures: Set(0),
             });
             let credential = Credential::Oauth2 {
                 access_token: SecretString::from(format!(

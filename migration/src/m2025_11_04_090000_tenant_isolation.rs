@@ -228,6 +228,10 @@ impl MigrationTrait for Migration {
         }
         db.execute_unprepared(KEY_LOOKUP_POLICY).await?;
         db.execute_unprepared(AUTHENTICATE).await?;
+        // `migrate fresh` drops tables, not functions: a later migration's version of
+        // this function (another return type) may still be there.
+        db.execute_unprepared("DROP FUNCTION IF EXISTS connvault_read_credentials(uuid, uuid)")
+            .await?;
         db.execute_unprepared(READ_CREDENTIALS).await?;
         db.execute_unprepared(KEY_USAGE).await?;
         db.execute_unprepared(REENCRYPT_ROWS).await?;

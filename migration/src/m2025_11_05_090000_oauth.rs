@@ -69,17 +69,17 @@ enum Providers {
 }
 
 /// Connect-session lifecycle: `created` (link not yet opened) → `started` (sent to
-/// the provider) → `completed` or `failed`. Each step is a compare-and-swap, so a
-/// link or a state works once.
-pub const SESSION_STATUSES: [&str; 4] = ["created", "started", "completed", "failed"];
+/// the provider) → `exchanging` (state consumed, code being exchanged) → `completed`
+/// or `failed`. Each step is a compare-and-swap, so a link or a state works once.
+pub const SESSION_STATUSES: [&str; 5] = ["created", "started", "exchanging", "completed", "failed"];
 
 /// The credential read, now with what the caller needs to decide whether the token
-/// must be refreshed first or must not be handed out: the connection's status and
-/// last reason code.
+/// must be refreshed first or must not be handed out: the connection's status, last
+/// reason code and provider.
 const READ_CREDENTIALS: &str = r#"
 CREATE FUNCTION connvault_read_credentials(p_tenant uuid, p_connection uuid)
 RETURNS TABLE (o_field text, o_kind text, o_ciphertext bytea, o_token_expires_at timestamptz,
-               o_status text, o_reason text)
+               o_status text, o_reason text, o_provider text)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -88,7 +88,7 @@ BEGIN
     PERFORM set_config('connvault.tenant_id', p_tenant::text, true);
     RETURN QUERY
         SELECT s.field::text, s.kind::text, s.ciphertext, c.token_expires_at,
-               c.status::text, c.last_error_reason_code::text
+               c.status::text, c.last_error_reason_code::text, c.provider_slug::text
         FROM credential_secrets s
         JOIN connections c ON c.tenant_id = s.tenant_id AND c.id = s.connection_id
         WHERE s.tenant_id = p_tenant AND s.connection_id = p_connection;

@@ -3,6 +3,7 @@
 mod keys;
 pub mod master_key;
 mod migrate;
+mod oauth_app;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +59,12 @@ pub enum Command {
     Providers {
         #[command(subcommand)]
         action: ProvidersAction,
+    },
+    /// The OAuth app (client id, encrypted client secret, allowed return URLs) of each
+    /// provider.
+    OauthApp {
+        #[command(subcommand)]
+        action: oauth_app::OAuthAppAction,
     },
 }
 
@@ -122,6 +129,7 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { action } => keys::run(&cli.global, action).await,
+        Command::OauthApp { action } => oauth_app::run(&cli.global, action).await,
         Command::ApiKey { action } => {
             let db = open_migrated(&cli.global).await?;
             match action {

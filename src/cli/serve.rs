@@ -33,9 +33,27 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = ?db.get_database_backend(), "connvault listening on http://{addr}");
 
-    axum::serve(listener, http::router(AppState::new(db.clone(), keyring)))
+    let mut public_url = args.public_url();
+    if args.public_url.is_none() && args.bind.port() == 0 {
+        public_url = url::Url::parse(&format!("http://{addr}"))?;
+    }
+    let state = AppState::with_oauth(db.clone(), keyring, public_url, args.refresh_options());
+    let (stop_refresher, stopped) = tokio::sync::oneshot::channel::<()>();
+    let refresher = if args.refresh_interval_secs > 0 {
+        let refresher = state.refresher.clone();
+        Some(tokio::spawn(refresher.run(async {
+            let _ = stopped.await;
+        })))
+    } else {
+        None
+    };
+    axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
+    let _ = stop_refresher.send(());
+    if let Some(task) = refresher {
+        let _ = task.await;
+    }
     db.close().await?;
     tracing::info!("connvault stopped");
     Ok(())

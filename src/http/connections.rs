@@ -264,8 +264,11 @@ pub async fn delete(
 
 /// `GET …/credentials`: the decrypted credential, for the tenant's service keys. Two
 /// indexed reads (the API key, then the credential rows with their connection) and no
-/// write.
-#[utoipa::path(operation_id = "read_credentials", get, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials", tag = "credentials", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = CredentialSecretView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+/// write, unless the token expires within the refresh margin: then it is renewed first
+/// (once, whoever else asks at the same time). A connection that needs
+/// re-authorization answers 409 with its `reason_code`; a renewal the provider could
+/// not serve while the token has expired answers 503.
+#[utoipa::path(operation_id = "read_credentials", get, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials", tag = "credentials", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = CredentialSecretView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The connection needs re-authorization (connection_needs_reauth, with reason_code) or cannot be used", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The token expired and the provider could not renew it (provider_unavailable, with reason_code and Retry-After)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
 pub async fn read_credentials(
     State(state): State<AppState>,
     principal: Principal,
@@ -275,13 +278,10 @@ pub async fn read_credentials(
     principal
         .authorize(&state, tenant, Need::Credentials)
         .await?;
-    let read = credentials::read_with_expiry(
-        &state.db,
-        &state.keyring,
-        tenant,
-        ConnectionId::from_uuid(id),
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found("credential"))?;
+    let read = state
+        .refresher
+        .read(tenant, ConnectionId::from_uuid(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("credential"))?;
     Ok(Json(CredentialSecretView::new(id, &read)))
 }

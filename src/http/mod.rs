@@ -8,6 +8,7 @@ pub mod error;
 mod extract;
 pub(crate) mod health;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 mod providers;
 mod tenants;
@@ -24,6 +25,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::crypto::Keyring;
+use crate::services::refresh::{Refresher, RefreshOptions};
+use url::Url;
 
 /// Largest accepted request body.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -34,14 +37,37 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub keyring: Keyring,
     pub metrics: Arc<metrics::Metrics>,
+    pub refresher: Refresher,
+    /// Where end users reach this service: the base of connect links and of the OAuth
+    /// redirect URIs registered with providers.
+    pub public_url: Url,
 }
+
+/// The public URL when none is configured.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 impl AppState {
     pub fn new(db: DatabaseConnection, keyring: Keyring) -> Self {
+        Self::with_oauth(
+            db,
+            keyring,
+            Url::parse(DEFAULT_PUBLIC_URL).expect("valid default"),
+            RefreshOptions::default(),
+        )
+    }
+
+    pub fn with_oauth(
+        db: DatabaseConnection,
+        keyring: Keyring,
+        public_url: Url,
+        options: RefreshOptions,
+    ) -> Self {
         Self {
+            refresher: Refresher::new(db.clone(), keyring.clone(), options),
             db,
             keyring,
             metrics: Default::default(),
+            public_url,
         }
     }
 }
@@ -85,6 +111,20 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{connection}/default"), post(connections::make_default))
         .route(&format!("{connection}/disconnect"), post(connections::disconnect))
         .route(&format!("{tenant}/integrations"), get(activity::integrations))
+        .route("/v1/oauth-apps", get(oauth::list_apps))
+        .route(
+            "/v1/oauth-apps/{provider}",
+            get(oauth::get_app)
+                .put(oauth::set_app)
+                .delete(oauth::delete_app),
+        )
+        .route(&format!("{tenant}/connect-sessions"), post(oauth::create_session))
+        .route(
+            &format!("{tenant}/connect-sessions/{{session_id}}"),
+            get(oauth::get_session),
+        )
+        .route("/connect/{token}", get(oauth::open_link))
+        .route("/oauth/callback/{provider}", get(oauth::callback))
         .route(&format!("{tenant}/activity"), get(activity::list))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .route("/metrics", get(metrics::render))

@@ -6,7 +6,7 @@ use axum::response::Html;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{activity, connections, health, metrics, providers, tenants, views};
+use super::{activity, connections, health, metrics, oauth, providers, tenants, views};
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
 use crate::models::connection::{ConnectionStatus, HealthStatus};
@@ -28,6 +28,8 @@ use crate::services::credentials::{Credential, CredentialKind};
         connections::replace_credentials, connections::make_default, connections::disconnect,
         connections::delete, connections::read_credentials,
         activity::list, activity::integrations,
+        oauth::set_app, oauth::list_apps, oauth::get_app, oauth::delete_app,
+        oauth::create_session, oauth::get_session, oauth::open_link, oauth::callback,
         health::healthz, health::readyz, metrics::render,
     ),
     components(schemas(
@@ -39,6 +41,9 @@ use crate::services::credentials::{Credential, CredentialKind};
         tenants::CreateTenant, tenants::CreateKey, connections::CreateConnection,
         connections::UpdateConnection, Credential, CredentialKind, ConnectionStatus,
         HealthStatus, Role, Action, AuthMode, HealthCheck,
+        oauth::SetOAuthApp, oauth::OAuthAppView, oauth::CreateConnectSession,
+        oauth::ConnectSessionView, oauth::CreatedConnectSessionView,
+        crate::repositories::oauth_apps::OAuthAppSummary,
     )),
     modifiers(&BearerAuth),
 )]

@@ -20,7 +20,7 @@ pub struct Model {
     pub return_url: String,
     pub scopes: StringList,
     pub end_user_label: Option<String>,
-    /// `created`, `started`, `completed` or `failed`.
+    /// `created`, `started`, `exchanging`, `completed` or `failed`.
     pub status: String,
     pub connection_id: Option<Uuid>,
     pub error_code: Option<String>,

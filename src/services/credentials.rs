@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    ActiveEnum, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect,
     RelationTrait, Set, Statement, TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{Binding, Keyring, mask};
 use crate::error::{Error, Result};
+use crate::models::connection::ConnectionStatus;
 use crate::models::{ConnectionId, TenantId, connection, credential_secret};
 use crate::repositories;
 use crate::tenancy::{self, TenantScope, TenantTxn};
@@ -377,13 +378,25 @@ pub async fn read<C: TenantScope>(
         .map(|r| r.credential))
 }
 
-/// (field, kind, ciphertext, the connection's token expiry)
-type SecretRow = (String, String, Vec<u8>, Option<DateTime<Utc>>);
+/// (field, kind, ciphertext, and of the connection: token expiry, status, last reason
+/// code, provider)
+type SecretRow = (
+    String,
+    String,
+    Vec<u8>,
+    Option<DateTime<Utc>>,
+    ConnectionStatus,
+    Option<String>,
+    String,
+);
 
-/// A decrypted credential and its connection's token expiry.
+/// A decrypted credential and what its connection row says about it.
 pub struct CredentialRead {
     pub credential: Credential,
     pub token_expires_at: Option<DateTime<Utc>>,
+    pub status: ConnectionStatus,
+    pub reason_code: Option<String>,
+    pub provider: String,
 }
 
 /// [`read`], plus the connection's token expiry, still in one statement: on
@@ -397,12 +410,14 @@ pub async fn read_with_expiry<C: TenantScope>(
     connection: ConnectionId,
 ) -> Result<Option<CredentialRead>> {
     let rows = secret_rows(db, tenant, connection).await?;
-    let Some((_, first_kind, _, token_expires_at)) = rows.first().cloned() else {
+    let Some((_, first_kind, _, token_expires_at, status, reason_code, provider)) =
+        rows.first().cloned()
+    else {
         return Ok(None);
     };
     let kind = CredentialKind::parse(&first_kind)?;
     let mut fields = BTreeMap::new();
-    for (field, row_kind, ciphertext, _) in &rows {
+    for (field, row_kind, ciphertext, ..) in &rows {
         if *row_kind != first_kind {
             return Err(Error::MalformedCiphertext);
         }
@@ -415,6 +430,9 @@ pub async fn read_with_expiry<C: TenantScope>(
     Ok(Some(CredentialRead {
         credential: Credential::from_fields(kind, fields)?,
         token_expires_at,
+        status,
+        reason_code,
+        provider,
     }))
 }
 
@@ -427,19 +445,23 @@ async fn secret_rows<C: TenantScope>(
     if db.get_database_backend() == DbBackend::Postgres {
         let stmt = Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT o_field, o_kind, o_ciphertext, o_token_expires_at \
-             FROM connvault_read_credentials($1, $2)",
+            "SELECT o_field, o_kind, o_ciphertext, o_token_expires_at, o_status, o_reason, \
+             o_provider FROM connvault_read_credentials($1, $2)",
             [tenant.as_uuid().into(), connection.as_uuid().into()],
         );
         let rows = db.query_all_raw(stmt).await?;
         return rows
             .iter()
             .map(|r| {
+                let status: String = r.try_get("", "o_status")?;
                 Ok((
                     r.try_get("", "o_field")?,
                     r.try_get("", "o_kind")?,
                     r.try_get("", "o_ciphertext")?,
                     r.try_get("", "o_token_expires_at")?,
+                    ConnectionStatus::try_from_value(&status)?,
+                    r.try_get("", "o_reason")?,
+                    r.try_get("", "o_provider")?,
                 ))
             })
             .collect::<Result<_, sea_orm::DbErr>>()
@@ -456,6 +478,9 @@ async fn secret_rows<C: TenantScope>(
         .column(credential_secret::Column::Kind)
         .column(credential_secret::Column::Ciphertext)
         .column(connection::Column::TokenExpiresAt)
+        .column(connection::Column::Status)
+        .column(connection::Column::LastErrorReasonCode)
+        .column(connection::Column::ProviderSlug)
         .into_tuple()
         .all(&db)
         .await?;

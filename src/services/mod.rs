@@ -1,5 +1,7 @@
 //! Domain logic that spans repositories and the keyring.
 
+pub mod connect;
 pub mod connections;
 pub mod credentials;
 pub mod reencrypt;
+pub mod refresh;

@@ -35,6 +35,11 @@ fn raw_row(
         metadata: Set(serde_json::json!({})),
         created_at: Set(now),
         updated_at: Set(now),
+        refresh_lease_until: Set(None),
+        refresh_lease_owner: Set(None),
+        last_refreshed_at: Set(None),
+        refresh_retry_at: Set(None),
+        refresh_failures: Set(0),
     }
 }
 

@@ -54,6 +54,33 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
     )
     .await
     .unwrap();
+    // A connect session (its PKCE verifier is only written once the link is opened).
+    connvault::repositories::oauth_apps::set(
+        &t.db,
+        keyring,
+        connvault::repositories::oauth_apps::OAuthAppInput {
+            provider: connvault::models::ProviderSlug::parse("github").unwrap(),
+            client_id: "client".to_owned(),
+            client_secret: Some(SecretString::from("app-secret-0123456789")),
+            allowed_return_urls: vec!["https://app.example/back".to_owned()],
+        },
+    )
+    .await
+    .unwrap();
+    connvault::services::connect::create_session(
+        &t.db,
+        tenant,
+        &actor,
+        connvault::services::connect::NewSession {
+            provider: connvault::models::ProviderSlug::parse("github").unwrap(),
+            return_url: "https://app.example/back".to_owned(),
+            scopes: None,
+            end_user_label: None,
+            ttl: None,
+        },
+    )
+    .await
+    .unwrap();
     Seeded {
         tenant,
         connection: conn.connection_id(),

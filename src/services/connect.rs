@@ -1,0 +1,667 @@
+//! Connecting a provider through a connect link: the OAuth 2.0 authorization code flow
+//! with PKCE (S256).
+//!
+//! 1. An admin creates a connect session ([`create_session`]): provider, an allowed
+//!    return URL, optional scopes and end-user label. The answer carries a single-use
+//!    link token (stored only as a hash) and expires within 30 minutes.
+//! 2. The end user opens the link ([`start`]): the session moves `created` → `started`
+//!    by compare-and-swap, gets a fresh `state` (stored as a hash) and PKCE verifier
+//!    (stored encrypted, bound to the session), and the user is sent to the provider.
+//! 3. The provider redirects to `/oauth/callback/{provider}` ([`callback`]): the state
+//!    must be this provider's started session's, unexpired, and is consumed
+//!    (`started` → `exchanging`) before the code is exchanged; when the provider
+//!    declares an issuer, the response's `iss` (RFC 9207) must match it. The external
+//!    account is found, the connection upserted with its encrypted tokens and
+//!    `connected` recorded in one transaction, and the user sent back to the app.
+//!    Denied consent, a bad or replayed state or a failed exchange send the user back
+//!    with an `error` and persist no connection, credential or activity.
+//!
+//! Link tokens and states carry their tenant and session id (not secret) before the
+//! random part, so every lookup runs scoped to its tenant under row-level security.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use url::Url;
+use uuid::Uuid;
+
+use crate::crypto::{Binding, Keyring};
+use crate::error::{Error, Result};
+use crate::models::activity::Action;
+use crate::models::connection::{ConnectionStatus, HealthStatus};
+use crate::models::json::StringList;
+use crate::models::{
+    ConnectionId, ExternalId, ProviderSlug, TenantId, connect_session, connection, tenant,
+};
+use crate::oauth::{self, ClientSecret, Grant, Identity, OAuthProfile, TokenClient, TokenSet};
+use crate::repositories::activity::{self, Actor, Entry};
+use crate::repositories::connections::{self as conn_repo, NewConnection};
+use crate::repositories::{self, oauth_apps};
+use crate::services::credentials::{self, Credential};
+use crate::tenancy::{TenantScope, TenantTxn};
+
+/// Longest a connect session may live.
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 60);
+/// How long a connect session lives unless asked otherwise.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+
+const TOKEN_PREFIX: &str = "cvc_";
+const STATE_PREFIX: &str = "cvs_";
+const VERIFIER_FIELD: &str = "code_verifier";
+
+/// What an admin asks for.
+pub struct NewSession {
+    pub provider: ProviderSlug,
+    pub return_url: String,
+    pub scopes: Option<Vec<String>>,
+    pub end_user_label: Option<String>,
+    pub ttl: Option<Duration>,
+}
+
+/// A new session: its link token is shown once.
+pub struct CreatedSession {
+    pub session: connect_session::Model,
+    pub token: SecretString,
+}
+
+/// Where the end user goes next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// To the provider's consent page, or back to the app.
+    Redirect(Url),
+}
+
+/// The query of the provider's redirect to the callback.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    pub iss: Option<String>,
+}
+
+/// The redirect URI registered with the provider for this deployment.
+pub fn redirect_uri(public_url: &Url, provider: &str) -> String {
+    format!(
+        "{}/oauth/callback/{provider}",
+        public_url.as_str().trim_end_matches('/')
+    )
+}
+
+/// The connect link of a session token.
+pub fn connect_url(public_url: &Url, token: &SecretString) -> String {
+    format!(
+        "{}/connect/{}",
+        public_url.as_str().trim_end_matches('/'),
+        token.expose_secret()
+    )
+}
+
+fn bearer(prefix: &str, tenant: TenantId, session: Uuid) -> String {
+    let mut bytes = Vec::with_capacity(64);
+    bytes.extend_from_slice(tenant.as_uuid().as_bytes());
+    bytes.extend_from_slice(session.as_bytes());
+    format!(
+        "{prefix}{}{}",
+        URL_SAFE_NO_PAD.encode(&bytes),
+        oauth::random_token(32)
+    )
+}
+
+/// The tenant and session a link token or state names; `None` when malformed.
+fn parse_bearer(prefix: &str, value: &str) -> Option<(TenantId, Uuid)> {
+    let rest = value.strip_prefix(prefix)?;
+    // 32 bytes of ids are 43 base64url characters; the random part follows.
+    if rest.len() != 43 + 43 || !rest.is_ascii() {
+        return None;
+    }
+    let ids = URL_SAFE_NO_PAD.decode(&rest[..43]).ok()?;
+    let tenant = Uuid::from_slice(&ids[..16]).ok()?;
+    let session = Uuid::from_slice(&ids[16..32]).ok()?;
+    Some((TenantId::from_uuid(tenant), session))
+}
+
+fn same_hash(stored: Option<&[u8]>, value: &str) -> bool {
+    let Some(stored) = stored else { return false };
+    let given = oauth::hash(value);
+    stored.len() == given.len()
+        && stored
+            .iter()
+            .zip(given.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn verifier_binding(tenant: TenantId, session: Uuid) -> Binding<'static> {
+    Binding {
+        tenant: tenant.as_uuid(),
+        row: session,
+        field: VERIFIER_FIELD,
+    }
+}
+
+async fn profile_and_app(
+    db: &DatabaseConnection,
+    provider: &ProviderSlug,
+) -> Result<(OAuthProfile, crate::models::oauth_app::Model)> {
+    let model = repositories::providers::get_by_slug(db, provider)
+        .await?
+        .ok_or_else(|| Error::UnknownProvider(provider.to_string()))?;
+    let profile = OAuthProfile::from_provider(&model)?;
+    if !profile.supports_authorization_code || profile.authorization_url.is_none() {
+        return Err(Error::invalid(
+            "provider",
+            format!("{provider} does not support the authorization code flow"),
+        ));
+    }
+    let app = oauth_apps::get(db, provider.as_str())
+        .await?
+        .ok_or_else(|| Error::OAuthAppMissing(provider.to_string()))?;
+    Ok((profile, app))
+}
+
+/// Creates a connect session. Fails, writing nothing, when the provider has no
+/// authorization code flow or OAuth app, or the return URL is not one of the app's.
+pub async fn create_session(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    actor: &Actor,
+    input: NewSession,
+) -> Result<CreatedSession> {
+    let ttl = input.ttl.unwrap_or(DEFAULT_TTL);
+    if ttl.is_zero() || ttl > MAX_TTL {
+        return Err(Error::invalid(
+            "expires_in_seconds",
+            format!("must be between 1 and {}", MAX_TTL.as_secs()),
+        ));
+    }
+    let return_url = oauth_apps::check_return_url("return_url", &input.return_url)?;
+    if let Some(label) = &input.end_user_label {
+        crate::models::ids::parse_name("end_user_label", label, 200)?;
+    }
+    let (profile, app) = profile_and_app(db, &input.provider).await?;
+    if !app.allowed_return_urls.0.contains(&return_url) {
+        return Err(Error::invalid(
+            "return_url",
+            "is not one of the OAuth app's allowed return URLs",
+        ));
+    }
+    let scopes = input.scopes.unwrap_or_else(|| profile.default_scopes.clone());
+    if scopes.len() > 100
+        || scopes
+            .iter()
+            .any(|s| s.is_empty() || s.len() > 512 || s.chars().any(char::is_whitespace))
+    {
+        return Err(Error::invalid("scopes", "must be at most 100 scopes without whitespace"));
+    }
+    let id = Uuid::new_v4();
+    let token = SecretString::from(bearer(TOKEN_PREFIX, tenant, id));
+    let now = repositories::now();
+    let expires_at = now + chrono::TimeDelta::from_std(ttl).expect("at most 30 minutes");
+    let txn = TenantTxn::begin_write(db, tenant).await?;
+    if tenant::Entity::find_by_id(tenant.as_uuid())
+        .one(&txn)
+        .await?
+        .is_none()
+    {
+        return Err(Error::UnknownTenant(tenant.as_uuid()));
+    }
+    let session = connect_session::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant.as_uuid()),
+        provider_slug: Set(input.provider.as_str().to_owned()),
+        token_hash: Set(oauth::hash(token.expose_secret())),
+        state_hash: Set(None),
+        verifier_ciphertext: Set(None),
+        verifier_key_id: Set(None),
+        return_url: Set(return_url),
+        scopes: Set(StringList(scopes)),
+        end_user_label: Set(input.end_user_label),
+        status: Set("created".to_owned()),
+        connection_id: Set(None),
+        error_code: Set(None),
+        actor_key_id: Set(actor.key_id),
+        actor_name: Set(Some(actor.name.clone())),
+        expires_at: Set(expires_at),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let session = connect_session::Entity::insert(session)
+        .exec_with_returning(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(CreatedSession { session, token })
+}
+
+/// The tenant's connect session, or `None`.
+pub async fn get_session<C: TenantScope>(
+    db: &C,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<connect_session::Model>> {
+    let scope = db.enter(tenant, false).await?;
+    let found = connect_session::Entity::find()
+        .filter(connect_session::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(connect_session::Column::Id.eq(id))
+        .one(&scope)
+        .await?;
+    scope.finish().await?;
+    Ok(found)
+}
+
+fn back_to_app(session: &connect_session::Model, outcome: &[(&str, &str)]) -> Next {
+    let mut url = Url::parse(&session.return_url).expect("stored return URLs are valid");
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("connect_session_id", &session.id.to_string());
+        for (k, v) in outcome {
+            query.append_pair(k, v);
+        }
+    }
+    Next::Redirect(url)
+}
+
+/// Moves the session from `from` to `failed` with `code`; false when it was not in
+/// `from` any more.
+async fn fail<C: TenantScope>(
+    db: &C,
+    session: &connect_session::Model,
+    from: &str,
+    code: &str,
+) -> Result<bool> {
+    let tenant = TenantId::from_uuid(session.tenant_id);
+    let scope = db.enter(tenant, true).await?;
+    let result = connect_session::Entity::update_many()
+        .set(connect_session::ActiveModel {
+            status: Set("failed".to_owned()),
+            error_code: Set(Some(code.to_owned())),
+            verifier_ciphertext: Set(None),
+            verifier_key_id: Set(None),
+            updated_at: Set(repositories::now()),
+            ..Default::default()
+        })
+        .filter(connect_session::Column::TenantId.eq(session.tenant_id))
+        .filter(connect_session::Column::Id.eq(session.id))
+        .filter(connect_session::Column::Status.eq(from))
+        .exec(&scope)
+        .await?;
+    scope.finish().await?;
+    Ok(result.rows_affected == 1)
+}
+
+async fn failed(
+    db: &DatabaseConnection,
+    session: &connect_session::Model,
+    from: &str,
+    code: &str,
+) -> Result<Next> {
+    fail(db, session, from, code).await?;
+    tracing::info!(session = %session.id, error = code, "connect flow failed");
+    Ok(back_to_app(session, &[("error", code)]))
+}
+
+/// Opens a connect link: sends the end user to the provider, or back to the app with
+/// an error when the link was used or has expired. `NotFound` for a token that names
+/// no session.
+pub async fn start(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    public_url: &Url,
+    token: &str,
+) -> Result<Next> {
+    let (tenant, id) = parse_bearer(TOKEN_PREFIX, token).ok_or(Error::NotFound("connect link"))?;
+    let session = get_session(db, tenant, id)
+        .await?
+        .filter(|s| same_hash(Some(&s.token_hash), token))
+        .ok_or(Error::NotFound("connect link"))?;
+    if session.status != "created" {
+        return Ok(back_to_app(&session, &[("error", "connect_link_used")]));
+    }
+    if session.expires_at <= Utc::now() {
+        return failed(db, &session, "created", "session_expired").await;
+    }
+    let provider = ProviderSlug::parse(&session.provider_slug)?;
+    let (profile, app) = match profile_and_app(db, &provider).await {
+        Ok(found) => found,
+        Err(Error::OAuthAppMissing(_)) => {
+            return failed(db, &session, "created", "oauth_app_missing").await;
+        }
+        Err(err) => return Err(err),
+    };
+    let state = bearer(STATE_PREFIX, tenant, id);
+    let verifier = oauth::pkce_verifier();
+    // Encrypted before the write: the keyring counts encryptions on its own pool.
+    let (key_id, ciphertext) = keyring
+        .encrypt(
+            verifier_binding(tenant, id),
+            verifier.expose_secret().as_bytes(),
+        )
+        .await?;
+    let scope = db.enter(tenant, true).await?;
+    let moved = connect_session::Entity::update_many()
+        .set(connect_session::ActiveModel {
+            status: Set("started".to_owned()),
+            state_hash: Set(Some(oauth::hash(&state))),
+            verifier_ciphertext: Set(Some(ciphertext)),
+            verifier_key_id: Set(Some(key_id as i32)),
+            updated_at: Set(repositories::now()),
+            ..Default::default()
+        })
+        .filter(connect_session::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(connect_session::Column::Id.eq(id))
+        .filter(connect_session::Column::Status.eq("created"))
+        .exec(&scope)
+        .await?;
+    scope.finish().await?;
+    if moved.rows_affected != 1 {
+        return Ok(back_to_app(&session, &[("error", "connect_link_used")]));
+    }
+    let mut url = profile
+        .authorization_url
+        .clone()
+        .expect("checked by profile_and_app");
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &app.client_id)
+            .append_pair("redirect_uri", &redirect_uri(public_url, &profile.slug))
+            .append_pair("state", &state)
+            .append_pair("code_challenge", &oauth::pkce_challenge(&verifier))
+            .append_pair("code_challenge_method", "S256");
+        if !session.scopes.0.is_empty() {
+            query.append_pair("scope", &profile.join_scopes(&session.scopes.0));
+        }
+        for (k, v) in &profile.authorization_params {
+            query.append_pair(k, v);
+        }
+    }
+    Ok(Next::Redirect(url))
+}
+
+/// Provider error codes passed back to the app as they are; others become
+/// `authorization_failed`.
+const PASSED_ERRORS: [&str; 6] = [
+    "access_denied",
+    "invalid_scope",
+    "consent_required",
+    "login_required",
+    "interaction_required",
+    "temporarily_unavailable",
+];
+
+/// Handles the provider's redirect. `Err(Invalid state)` when the state names no
+/// session of this deployment (there is no trustworthy place to send the user).
+pub async fn callback(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    tokens: &TokenClient,
+    public_url: &Url,
+    provider: &str,
+    params: CallbackParams,
+) -> Result<Next> {
+    let invalid_state = || Error::invalid("state", "names no connect session");
+    let state = params.state.as_deref().ok_or_else(invalid_state)?;
+    let (tenant, id) = parse_bearer(STATE_PREFIX, state).ok_or_else(invalid_state)?;
+    let session = get_session(db, tenant, id)
+        .await?
+        .filter(|s| same_hash(s.state_hash.as_deref(), state))
+        .ok_or_else(invalid_state)?;
+    if session.status != "started" {
+        return Ok(back_to_app(&session, &[("error", "state_replayed")]));
+    }
+    if session.provider_slug != provider {
+        return failed(db, &session, "started", "provider_mismatch").await;
+    }
+    if session.expires_at <= Utc::now() {
+        return failed(db, &session, "started", "session_expired").await;
+    }
+    let slug = ProviderSlug::parse(provider)?;
+    let (profile, app) = match profile_and_app(db, &slug).await {
+        Ok(found) => found,
+        Err(Error::OAuthAppMissing(_)) => {
+            return failed(db, &session, "started", "oauth_app_missing").await;
+        }
+        Err(err) => return Err(err),
+    };
+    if let Some(issuer) = &profile.issuer
+        && params.iss.as_deref() != Some(issuer.as_str())
+    {
+        return failed(db, &session, "started", "issuer_mismatch").await;
+    }
+    if let Some(error) = params.error.as_deref() {
+        let code = PASSED_ERRORS
+            .iter()
+            .find(|e| **e == error)
+            .copied()
+            .unwrap_or("authorization_failed");
+        return failed(db, &session, "started", code).await;
+    }
+    let Some(code) = params.code.as_deref().filter(|c| !c.is_empty()) else {
+        return failed(db, &session, "started", "missing_code").await;
+    };
+    let Some(ciphertext) = session.verifier_ciphertext.as_deref() else {
+        return failed(db, &session, "started", "session_invalid").await;
+    };
+    let verifier = {
+        let plain = keyring
+            .decrypt(verifier_binding(tenant, id), ciphertext)
+            .await?;
+        SecretString::from(String::from_utf8(plain.to_vec()).map_err(|_| Error::MalformedCiphertext)?)
+    };
+    // Consume the state before the exchange: a replay finds it gone.
+    let scope = db.enter(tenant, true).await?;
+    let consumed = connect_session::Entity::update_many()
+        .set(connect_session::ActiveModel {
+            status: Set("exchanging".to_owned()),
+            verifier_ciphertext: Set(None),
+            verifier_key_id: Set(None),
+            updated_at: Set(repositories::now()),
+            ..Default::default()
+        })
+        .filter(connect_session::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(connect_session::Column::Id.eq(id))
+        .filter(connect_session::Column::Status.eq("started"))
+        .exec(&scope)
+        .await?;
+    scope.finish().await?;
+    if consumed.rows_affected != 1 {
+        return Ok(back_to_app(&session, &[("error", "state_replayed")]));
+    }
+
+    let secret = oauth_apps::client_secret(keyring, &app).await?;
+    let redirect = redirect_uri(public_url, provider);
+    let token_url = profile.token_url_for(None)?;
+    let exchanged = tokens
+        .request(
+            &token_url,
+            &ClientSecret {
+                id: &app.client_id,
+                secret: &secret,
+            },
+            profile.client_auth,
+            &Grant::AuthorizationCode {
+                code,
+                redirect_uri: &redirect,
+                verifier: &verifier,
+            },
+        )
+        .await;
+    let set = match exchanged {
+        Ok(set) => set,
+        Err(err) => {
+            tracing::warn!(session = %id, reason = err.message(), "code exchange failed");
+            return failed(db, &session, "exchanging", "token_exchange_failed").await;
+        }
+    };
+    let external = match external_id(tokens, &profile, &app.client_id, &set).await {
+        Ok(external) => external,
+        Err(reason) => {
+            tracing::warn!(session = %id, reason, "external account not found");
+            return failed(db, &session, "exchanging", "identity_failed").await;
+        }
+    };
+    match complete(db, keyring, &profile, &session, &external, set).await {
+        Ok(connection) => Ok(back_to_app(
+            &session,
+            &[
+                ("connection_id", &connection.to_string()),
+                ("status", "connected"),
+            ],
+        )),
+        Err(err) => {
+            tracing::error!(session = %id, error = %err, "storing the new connection failed");
+            failed(db, &session, "exchanging", "connection_failed").await
+        }
+    }
+}
+
+async fn external_id(
+    tokens: &TokenClient,
+    profile: &OAuthProfile,
+    client_id: &str,
+    set: &TokenSet,
+) -> std::result::Result<ExternalId, String> {
+    let claims = || -> std::result::Result<serde_json::Value, String> {
+        let id_token = set
+            .id_token
+            .as_ref()
+            .ok_or("the token response has no ID token")?;
+        oauth::client::id_token_claims(id_token, client_id, profile.issuer.as_deref())
+    };
+    let raw = match &profile.identity {
+        Some(Identity::IdTokenClaim(claim)) => oauth::client::lookup_id(&claims()?, claim)
+            .ok_or_else(|| format!("the ID token has no {claim:?} claim"))?,
+        Some(Identity::TokenResponseField(path)) => oauth::client::lookup_id(&set.fields, path)
+            .ok_or_else(|| format!("the token response has no {path:?}"))?,
+        Some(Identity::Endpoint { url, id_field }) => tokens
+            .identity(url, &set.access_token, id_field)
+            .await
+            .map_err(|e| e.message().to_owned())?,
+        None => oauth::client::lookup_id(&claims()?, "sub")
+            .ok_or("the ID token has no \"sub\" claim")?,
+    };
+    ExternalId::parse(&raw).map_err(|e| e.to_string())
+}
+
+/// Upserts the connection with its tokens, records `connected` and completes the
+/// session, in one transaction. Returns the connection id.
+async fn complete(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    profile: &OAuthProfile,
+    session: &connect_session::Model,
+    external: &ExternalId,
+    set: TokenSet,
+) -> Result<Uuid> {
+    let tenant = TenantId::from_uuid(session.tenant_id);
+    let provider = ProviderSlug::parse(&session.provider_slug)?;
+    let existing = conn_repo::find_by_unique(db, tenant, &provider, external).await?;
+    let id = existing
+        .as_ref()
+        .map(|c| c.connection_id())
+        .unwrap_or_else(ConnectionId::new_v4);
+    let now = repositories::now();
+    let expires_at: Option<DateTime<Utc>> = set
+        .expires_in
+        .map(|s| now + chrono::TimeDelta::seconds(Ord::max(s, 0)));
+    let scopes = match &set.scope {
+        Some(scope) => profile.split_scopes(scope),
+        None => session.scopes.0.clone(),
+    };
+    let credential = Credential::Oauth2 {
+        access_token: set.access_token,
+        refresh_token: set.refresh_token,
+    };
+    let sealed = credentials::seal(keyring, tenant, id, &credential).await?;
+    let txn = TenantTxn::begin_write(db, tenant).await?;
+    let reconnected = match conn_repo::find_by_unique(&txn, tenant, &provider, external).await? {
+        Some(row) if row.id == id.as_uuid() => {
+            connection::Entity::update_many()
+                .set(connection::ActiveModel {
+                    status: Set(ConnectionStatus::Active),
+                    health_status: Set(HealthStatus::Healthy),
+                    scopes_granted: Set(StringList(scopes)),
+                    token_expires_at: Set(expires_at),
+                    last_error_reason_code: Set(None),
+                    last_error_message: Set(None),
+                    last_refreshed_at: Set(Some(now)),
+                    refresh_retry_at: Set(None),
+                    refresh_failures: Set(0),
+                    refresh_lease_until: Set(None),
+                    refresh_lease_owner: Set(None),
+                    updated_at: Set(now),
+                    ..Default::default()
+                })
+                .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+                .filter(connection::Column::Id.eq(id.as_uuid()))
+                .exec(&txn)
+                .await?;
+            true
+        }
+        Some(_) => {
+            return Err(Error::DuplicateConnection {
+                provider: provider.to_string(),
+                external_id: external.to_string(),
+            });
+        }
+        None => {
+            let mut input = NewConnection::new(provider.clone(), external.clone());
+            input.id = id;
+            input.status = ConnectionStatus::Active;
+            input.scopes_granted = scopes;
+            input.token_expires_at = expires_at;
+            input.display_name = session.end_user_label.clone();
+            conn_repo::create(&txn, tenant, input).await?;
+            false
+        }
+    };
+    credentials::write_sealed(&txn, sealed).await?;
+    let actor = Actor {
+        key_id: session.actor_key_id,
+        name: session
+            .actor_name
+            .clone()
+            .unwrap_or_else(|| "connect link".to_owned()),
+    };
+    activity::record(
+        &txn,
+        tenant,
+        &actor,
+        Entry {
+            connection_id: Some(id.as_uuid()),
+            provider_slug: Some(provider.as_str()),
+            action: Action::Connected,
+            details: json!({
+                "via": "oauth2_authorization_code",
+                "connect_session_id": session.id,
+                "reconnected": reconnected,
+                "end_user_label": session.end_user_label,
+            }),
+        },
+    )
+    .await?;
+    let done = connect_session::Entity::update_many()
+        .set(connect_session::ActiveModel {
+            status: Set("completed".to_owned()),
+            connection_id: Set(Some(id.as_uuid())),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .filter(connect_session::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(connect_session::Column::Id.eq(session.id))
+        .filter(connect_session::Column::Status.eq("exchanging"))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Err(Error::invalid("state", "the connect session changed meanwhile"));
+    }
+    txn.commit().await?;
+    Ok(id.as_uuid())
+}
