@@ -212,7 +212,8 @@ impl ServeArgs {
         use std::time::Duration;
         let defaults = crate::services::refresh::RefreshOptions::default();
         let timeout = Duration::from_secs(self.oauth_timeout_secs.max(1));
-        let lease = (timeout + Duration::from_secs(5)) * defaults.attempts + Duration::from_secs(10);
+        let lease =
+            (timeout + Duration::from_secs(5)) * defaults.attempts + Duration::from_secs(10);
         crate::services::refresh::RefreshOptions {
             margin: Duration::from_secs(self.refresh_margin_secs),
             lease,

@@ -210,11 +210,17 @@ $$
 "#;
 
 fn timestamp(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
 }
 
 fn nullable_timestamp(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().null().to_owned()
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .null()
+        .to_owned()
 }
 
 #[async_trait::async_trait]
@@ -224,13 +230,38 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(OauthApps::Table)
-                    .col(ColumnDef::new(OauthApps::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(OauthApps::ProviderSlug).string_len(64).not_null())
-                    .col(ColumnDef::new(OauthApps::ClientId).string_len(512).not_null())
-                    .col(ColumnDef::new(OauthApps::SecretCiphertext).binary().not_null())
+                    .col(
+                        ColumnDef::new(OauthApps::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(OauthApps::ProviderSlug)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OauthApps::ClientId)
+                            .string_len(512)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OauthApps::SecretCiphertext)
+                            .binary()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(OauthApps::SecretKeyId).integer().not_null())
-                    .col(ColumnDef::new(OauthApps::SecretMask).string_len(16).not_null())
-                    .col(ColumnDef::new(OauthApps::AllowedReturnUrls).json().not_null())
+                    .col(
+                        ColumnDef::new(OauthApps::SecretMask)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OauthApps::AllowedReturnUrls)
+                            .json()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(OauthApps::Revision).big_integer().not_null())
                     .col(timestamp(OauthApps::CreatedAt))
                     .col(timestamp(OauthApps::UpdatedAt))
@@ -266,16 +297,49 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ConnectSessions::Table)
-                    .col(ColumnDef::new(ConnectSessions::Id).uuid().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(ConnectSessions::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(ConnectSessions::TenantId).uuid().not_null())
-                    .col(ColumnDef::new(ConnectSessions::ProviderSlug).string_len(64).not_null())
-                    .col(ColumnDef::new(ConnectSessions::TokenHash).binary_len(32).not_null())
-                    .col(ColumnDef::new(ConnectSessions::StateHash).binary_len(32).null())
-                    .col(ColumnDef::new(ConnectSessions::VerifierCiphertext).binary().null())
-                    .col(ColumnDef::new(ConnectSessions::VerifierKeyId).integer().null())
-                    .col(ColumnDef::new(ConnectSessions::ReturnUrl).string_len(2048).not_null())
+                    .col(
+                        ColumnDef::new(ConnectSessions::ProviderSlug)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConnectSessions::TokenHash)
+                            .binary_len(32)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConnectSessions::StateHash)
+                            .binary_len(32)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConnectSessions::VerifierCiphertext)
+                            .binary()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConnectSessions::VerifierKeyId)
+                            .integer()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(ConnectSessions::ReturnUrl)
+                            .string_len(2048)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ConnectSessions::Scopes).json().not_null())
-                    .col(ColumnDef::new(ConnectSessions::EndUserLabel).string_len(200).null())
+                    .col(
+                        ColumnDef::new(ConnectSessions::EndUserLabel)
+                            .string_len(200)
+                            .null(),
+                    )
                     .col(
                         ColumnDef::new(ConnectSessions::Status)
                             .string_len(16)
@@ -283,9 +347,17 @@ impl MigrationTrait for Migration {
                             .check(Expr::col(ConnectSessions::Status).is_in(SESSION_STATUSES)),
                     )
                     .col(ColumnDef::new(ConnectSessions::ConnectionId).uuid().null())
-                    .col(ColumnDef::new(ConnectSessions::ErrorCode).string_len(64).null())
+                    .col(
+                        ColumnDef::new(ConnectSessions::ErrorCode)
+                            .string_len(64)
+                            .null(),
+                    )
                     .col(ColumnDef::new(ConnectSessions::ActorKeyId).uuid().null())
-                    .col(ColumnDef::new(ConnectSessions::ActorName).string_len(200).null())
+                    .col(
+                        ColumnDef::new(ConnectSessions::ActorName)
+                            .string_len(200)
+                            .null(),
+                    )
                     .col(timestamp(ConnectSessions::ExpiresAt))
                     .col(timestamp(ConnectSessions::CreatedAt))
                     .col(timestamp(ConnectSessions::UpdatedAt))
@@ -326,7 +398,10 @@ impl MigrationTrait for Migration {
 
         for column in [
             nullable_timestamp(Connections::RefreshLeaseUntil),
-            ColumnDef::new(Connections::RefreshLeaseOwner).uuid().null().to_owned(),
+            ColumnDef::new(Connections::RefreshLeaseOwner)
+                .uuid()
+                .null()
+                .to_owned(),
             nullable_timestamp(Connections::LastRefreshedAt),
             nullable_timestamp(Connections::RefreshRetryAt),
             ColumnDef::new(Connections::RefreshFailures)

@@ -25,7 +25,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::crypto::Keyring;
-use crate::services::refresh::{Refresher, RefreshOptions};
+use crate::services::refresh::{RefreshOptions, Refresher};
 use url::Url;
 
 /// Largest accepted request body.

@@ -80,7 +80,9 @@ pub async fn list_apps(
 ) -> ApiResult<Json<Vec<OAuthAppView>>> {
     principal.require_operator()?;
     let apps = oauth_apps::list(&state.db).await?;
-    Ok(Json(apps.into_iter().map(|a| app_view(&state, a)).collect()))
+    Ok(Json(
+        apps.into_iter().map(|a| app_view(&state, a)).collect(),
+    ))
 }
 
 #[utoipa::path(operation_id = "get_oauth_app", get, path = "/v1/oauth-apps/{provider}", tag = "oauth", params(("provider" = String, Path, description = "Provider slug")), responses((status = 200, body = OAuthAppView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Operators only", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No app for this provider", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
@@ -223,9 +225,10 @@ fn redirect(next: Next) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-        .headers_mut()
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 

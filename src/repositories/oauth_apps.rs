@@ -206,10 +206,7 @@ pub async fn set<C: TransactionTrait>(
     Ok(model.into())
 }
 
-pub async fn get<C: ConnectionTrait>(
-    db: &C,
-    provider: &str,
-) -> Result<Option<oauth_app::Model>> {
+pub async fn get<C: ConnectionTrait>(db: &C, provider: &str) -> Result<Option<oauth_app::Model>> {
     Ok(oauth_app::Entity::find()
         .filter(oauth_app::Column::ProviderSlug.eq(provider))
         .one(db)

@@ -192,13 +192,18 @@ pub async fn create_session(
             "is not one of the OAuth app's allowed return URLs",
         ));
     }
-    let scopes = input.scopes.unwrap_or_else(|| profile.default_scopes.clone());
+    let scopes = input
+        .scopes
+        .unwrap_or_else(|| profile.default_scopes.clone());
     if scopes.len() > 100
         || scopes
             .iter()
             .any(|s| s.is_empty() || s.len() > 512 || s.chars().any(char::is_whitespace))
     {
-        return Err(Error::invalid("scopes", "must be at most 100 scopes without whitespace"));
+        return Err(Error::invalid(
+            "scopes",
+            "must be at most 100 scopes without whitespace",
+        ));
     }
     let id = Uuid::new_v4();
     let token = SecretString::from(bearer(TOKEN_PREFIX, tenant, id));
@@ -453,7 +458,9 @@ pub async fn callback(
         let plain = keyring
             .decrypt(verifier_binding(tenant, id), ciphertext)
             .await?;
-        SecretString::from(String::from_utf8(plain.to_vec()).map_err(|_| Error::MalformedCiphertext)?)
+        SecretString::from(
+            String::from_utf8(plain.to_vec()).map_err(|_| Error::MalformedCiphertext)?,
+        )
     };
     // Consume the state before the exchange: a replay finds it gone.
     let scope = db.enter(tenant, true).await?;
@@ -660,7 +667,10 @@ async fn complete(
         .exec(&txn)
         .await?;
     if done.rows_affected != 1 {
-        return Err(Error::invalid("state", "the connect session changed meanwhile"));
+        return Err(Error::invalid(
+            "state",
+            "the connect session changed meanwhile",
+        ));
     }
     txn.commit().await?;
     Ok(id.as_uuid())

@@ -170,7 +170,9 @@ impl Refresher {
         if !self.needs_refresh(&read) {
             return Ok(Some(read));
         }
-        self.renew(tenant, connection, Trigger::Read).await.map(Some)
+        self.renew(tenant, connection, Trigger::Read)
+            .await
+            .map(Some)
     }
 
     /// Renews the connection's token now if it is due for the background refresher
@@ -201,10 +203,9 @@ impl Refresher {
 
     async fn load_profile(&self, slug: &str) -> Result<Arc<OAuthProfile>> {
         let parsed = ProviderSlug::parse(slug)?;
-        let model: provider::Model =
-            repositories::providers::get_by_slug(&self.inner.db, &parsed)
-                .await?
-                .ok_or_else(|| Error::UnknownProvider(slug.to_owned()))?;
+        let model: provider::Model = repositories::providers::get_by_slug(&self.inner.db, &parsed)
+            .await?
+            .ok_or_else(|| Error::UnknownProvider(slug.to_owned()))?;
         let profile = OAuthProfile::from_provider(&model).map(Arc::new);
         self.inner.profiles.lock().expect("profile cache").insert(
             slug.to_owned(),
@@ -267,9 +268,7 @@ impl Refresher {
                 return Ok(read);
             }
             let profile = self.load_profile(&read.provider).await?;
-            let margin = profile
-                .refresh_margin
-                .unwrap_or(self.inner.options.margin);
+            let margin = profile.refresh_margin.unwrap_or(self.inner.options.margin);
             match self
                 .take_lease(tenant, connection, trigger, margin, &read)
                 .await?
@@ -325,22 +324,21 @@ impl Refresher {
         let due = match trigger {
             // A client-credentials connection without a token is always due.
             _ if no_token => Condition::all(),
-            Trigger::Read => Condition::any()
-                .add(connection::Column::TokenExpiresAt.lt(now + to_delta(margin))),
+            Trigger::Read => {
+                Condition::any().add(connection::Column::TokenExpiresAt.lt(now + to_delta(margin)))
+            }
             Trigger::Background => {
                 let ahead = now + to_delta(margin + self.inner.options.interval);
                 let idle = now - to_delta(self.inner.options.idle_after);
                 Condition::any()
                     .add(connection::Column::TokenExpiresAt.lt(ahead))
-                    .add(
-                        sea_orm::ExprTrait::lt(
-                            sea_orm::ExprTrait::if_null(
-                                Expr::col(connection::Column::LastRefreshedAt),
-                                Expr::col(connection::Column::CreatedAt),
-                            ),
-                            idle,
+                    .add(sea_orm::ExprTrait::lt(
+                        sea_orm::ExprTrait::if_null(
+                            Expr::col(connection::Column::LastRefreshedAt),
+                            Expr::col(connection::Column::CreatedAt),
                         ),
-                    )
+                        idle,
+                    ))
             }
         };
         let scope = self.inner.db.enter(tenant, true).await?;
@@ -493,9 +491,7 @@ impl Refresher {
                 }) => {
                     if i + 1 < attempts {
                         let backoff = Duration::from_millis(200 << i);
-                        let wait = retry_after
-                            .unwrap_or(backoff)
-                            .min(Duration::from_secs(5));
+                        let wait = retry_after.unwrap_or(backoff).min(Duration::from_secs(5));
                         tokio::time::sleep(wait).await;
                     }
                     last = Some(TokenError::Transient {
@@ -569,9 +565,8 @@ impl Refresher {
             ..Default::default()
         };
         if let Some(scope) = &tokens.scope {
-            update.scopes_granted = Set(crate::models::json::StringList(
-                profile.split_scopes(scope),
-            ));
+            update.scopes_granted =
+                Set(crate::models::json::StringList(profile.split_scopes(scope)));
         }
         connection::Entity::update_many()
             .set(update)
@@ -670,7 +665,12 @@ impl Refresher {
     }
 
     /// Gives the lease back without changing anything else.
-    async fn release(&self, tenant: TenantId, row: &connection::Model, attempt: Uuid) -> Result<()> {
+    async fn release(
+        &self,
+        tenant: TenantId,
+        row: &connection::Model,
+        attempt: Uuid,
+    ) -> Result<()> {
         let scope = self.inner.db.enter(tenant, true).await?;
         connection::Entity::update_many()
             .set(connection::ActiveModel {
@@ -788,7 +788,12 @@ impl Refresher {
         loop {
             match self.pass().await {
                 Ok(report) if report.due > 0 => {
-                    tracing::info!(due = report.due, refreshed = report.refreshed, failed = report.failed, "background refresh pass");
+                    tracing::info!(
+                        due = report.due,
+                        refreshed = report.refreshed,
+                        failed = report.failed,
+                        "background refresh pass"
+                    );
                 }
                 Ok(_) => {}
                 Err(err) => tracing::error!(error = %err, "background refresh pass failed"),

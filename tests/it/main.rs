@@ -12,6 +12,7 @@ mod credentials;
 mod http_health;
 mod isolation;
 mod keys;
+mod oauth;
 mod pagination;
 mod providers;
 mod rls;

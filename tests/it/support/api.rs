@@ -28,6 +28,7 @@ pub struct Response {
     pub status: StatusCode,
     pub content_type: String,
     pub json: Value,
+    pub location: Option<String>,
 }
 
 impl TestApp {
@@ -80,6 +81,11 @@ impl TestApp {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         self.bodies
@@ -91,6 +97,7 @@ impl TestApp {
             status,
             content_type,
             json,
+            location,
         }
     }
 

@@ -12,6 +12,8 @@ use url::Url;
 
 pub mod api;
 pub mod http;
+pub mod oidc;
+pub mod serve;
 
 /// Where the tests find a PostgreSQL server allowed to create databases.
 pub fn admin_database_url() -> String {

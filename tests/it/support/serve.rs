@@ -1,0 +1,76 @@
+//! A `connvault serve` child process on a free port, and its log.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_connvault");
+
+/// A running `connvault serve`, and the address it listens on.
+pub struct Server {
+    pub child: tokio::process::Child,
+    pub addr: String,
+    log: tokio::task::JoinHandle<String>,
+}
+
+pub async fn spawn_serve(dir: &Path, env: &[(&str, &str)]) -> Server {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.current_dir(dir)
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env_remove("MIGRATION_DATABASE_URL")
+        .env_remove("CONNVAULT_SERVICE_ROLE")
+        .env_remove("CONNVAULT_PROFILE")
+        .env_remove("CONNVAULT_MASTER_KEY")
+        .env_remove("CONNVAULT_MASTER_KEY_FILE")
+        .env("CONNVAULT_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("serve exited before listening:\n{seen}");
+    })
+    .await
+    .expect("serve starts listening");
+    let log = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    Server { child, addr, log }
+}
+
+impl Server {
+    /// Sends SIGINT (what Ctrl-C sends) and waits for a clean exit.
+    pub async fn interrupt(mut self) -> String {
+        let pid = self.child.id().expect("running").to_string();
+        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("serve stops after SIGINT")
+            .unwrap();
+        let log = self.log.await.unwrap();
+        assert!(exit.success(), "exit status {exit:?}\n{log}");
+        log
+    }
+}
