@@ -118,8 +118,11 @@ struct Inner {
     tokens: TokenClient,
     options: RefreshOptions,
     flights: Mutex<HashMap<Uuid, Weak<tokio::sync::Mutex<()>>>>,
-    profiles: Mutex<HashMap<String, (Instant, Option<Arc<OAuthProfile>>)>>,
+    profiles: Mutex<HashMap<String, CachedProfile>>,
 }
+
+/// A provider's profile (`None`: not an OAuth provider) and when it was loaded.
+type CachedProfile = (Instant, Option<Arc<OAuthProfile>>);
 
 /// How long a provider profile is cached for margin lookups on the read path.
 const PROFILE_TTL: Duration = Duration::from_secs(30);
@@ -362,7 +365,10 @@ impl Refresher {
             .into_iter()
             .next();
         let outcome = match taken {
-            Some(row) => LeaseOutcome::Taken { attempt, row },
+            Some(row) => LeaseOutcome::Taken {
+                attempt,
+                row: Box::new(row),
+            },
             None => {
                 let row = connection::Entity::find()
                     .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
@@ -809,7 +815,7 @@ impl Refresher {
 enum LeaseOutcome {
     Taken {
         attempt: Uuid,
-        row: connection::Model,
+        row: Box<connection::Model>,
     },
     Held,
     NotDue,
