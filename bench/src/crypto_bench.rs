@@ -6,6 +6,8 @@
 //! file with `--sqlite`) and drops it afterwards. On PostgreSQL the owner populates, and
 //! re-encryption and reads run as the service's login role, under row-level security.
 
+mod common;
+
 use std::time::Instant;
 
 use anyhow::Context;
@@ -17,7 +19,7 @@ use connvault::models::{ConnectionId, TenantId};
 use connvault::repositories::tenants;
 use connvault::services::credentials::{self, Credential};
 use connvault::services::reencrypt;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
 use secrecy::SecretString;
 
 #[derive(Parser)]
@@ -53,55 +55,12 @@ fn rate(n: usize, seconds: f64) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (db, service, cleanup) = open_database(&args).await?;
+    let (db, service, cleanup) = common::open_database(&args.admin_url, args.sqlite).await?;
     let result = run(&args, &db, &service).await;
     service.close().await.ok();
     db.close().await.ok();
     cleanup.await?;
     result
-}
-
-async fn open_database(
-    args: &Args,
-) -> anyhow::Result<(
-    DatabaseConnection,
-    DatabaseConnection,
-    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>,
-)> {
-    if args.sqlite {
-        let dir = std::env::temp_dir().join(format!("cv-bench-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)?;
-        let url = format!("sqlite://{}/bench.db?mode=rwc", dir.display());
-        let db = connvault::db::connect(&url, 4).await?;
-        connvault::db::migrate(&db).await?;
-        let cleanup = Box::pin(async move {
-            std::fs::remove_dir_all(&dir)?;
-            Ok(())
-        });
-        return Ok((db.clone(), db, cleanup));
-    }
-    let name = format!("cv_bench_{}", uuid::Uuid::new_v4().simple());
-    let server = Database::connect(&args.admin_url).await?;
-    server
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await?;
-    let mut url = url::Url::parse(&args.admin_url)?;
-    url.set_path(&format!("/{name}"));
-    let db = connvault::db::connect(url.as_str(), 8).await?;
-    connvault::db::migrate(&db).await?;
-    let plan =
-        connvault::db::Plan::derived(url.as_str(), connvault::db::roles::DEFAULT_SERVICE_ROLE)?;
-    let role = plan.role.as_ref().context("a service role")?;
-    connvault::db::roles::provision(&db, &role.name, role.password.as_ref(), true).await?;
-    let service = connvault::db::connect(&plan.service_url, 8).await?;
-    connvault::db::roles::self_check(&service).await?;
-    let cleanup = Box::pin(async move {
-        server
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await?;
-        Ok(())
-    });
-    Ok((db, service, cleanup))
 }
 
 async fn run(
