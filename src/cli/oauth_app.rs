@@ -53,6 +53,17 @@ fn read_secret(file: Option<PathBuf>, env: Option<String>) -> anyhow::Result<Opt
     Ok(None)
 }
 
+/// One line per app: provider, client id, secret mask, allowed return URLs.
+fn print_app(app: &oauth_apps::OAuthAppSummary) {
+    println!(
+        "{}\t{}\t{}\t{}",
+        app.provider,
+        app.client_id,
+        app.client_secret_mask,
+        app.allowed_return_urls.join(",")
+    );
+}
+
 pub async fn run(global: &GlobalArgs, action: OAuthAppAction) -> anyhow::Result<()> {
     let db = super::open_migrated(global).await?;
     match action {
@@ -77,23 +88,11 @@ pub async fn run(global: &GlobalArgs, action: OAuthAppAction) -> anyhow::Result<
                 },
             )
             .await?;
-            println!(
-                "{}\t{}\t{}\t{}",
-                app.provider,
-                app.client_id,
-                app.client_secret_mask,
-                app.allowed_return_urls.join(",")
-            );
+            print_app(&app);
         }
         OAuthAppAction::List => {
             for app in oauth_apps::list(&db).await? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    app.provider,
-                    app.client_id,
-                    app.client_secret_mask,
-                    app.allowed_return_urls.join(",")
-                );
+                print_app(&app);
             }
         }
         OAuthAppAction::Delete { provider } => {

@@ -280,9 +280,13 @@ impl Refresher {
                     let fresh = credentials::read_with_expiry(db, keyring, tenant, connection)
                         .await?
                         .ok_or(Error::NotFound("credential"))?;
-                    return self
-                        .renew_with_lease(tenant, &row, attempt, trigger, &profile, fresh)
-                        .await;
+                    let held = Held {
+                        tenant,
+                        row: &row,
+                        attempt,
+                        trigger,
+                    };
+                    return self.renew_with_lease(&held, &profile, fresh).await;
                 }
                 LeaseOutcome::NotDue => {
                     let read = credentials::read_with_expiry(db, keyring, tenant, connection)
@@ -395,22 +399,17 @@ impl Refresher {
 
     async fn renew_with_lease(
         &self,
-        tenant: TenantId,
-        row: &connection::Model,
-        attempt: Uuid,
-        trigger: Trigger,
+        held: &Held<'_>,
         profile: &OAuthProfile,
         read: CredentialRead,
     ) -> Result<CredentialRead> {
-        let outcome = self.call_provider(row, profile, &read.credential).await;
+        let outcome = self
+            .call_provider(held.row, profile, &read.credential)
+            .await;
         match outcome {
-            Ok(Ok(tokens)) => {
-                self.store_success(tenant, row, attempt, trigger, profile, read, tokens)
-                    .await
-            }
+            Ok(Ok(tokens)) => self.store_success(held, profile, read, tokens).await,
             Ok(Err(err)) => {
-                self.store_failure(tenant, row, attempt, trigger, &read, &err)
-                    .await?;
+                self.store_failure(held, &read, &err).await?;
                 if failure_sets_reauth(&read.credential, &err) {
                     return Err(Error::ConnectionUnusable {
                         status: "needs_reauth".to_owned(),
@@ -428,7 +427,7 @@ impl Refresher {
                 still_valid(read, reason, retry_after)
             }
             Err(err) => {
-                self.release(tenant, row, attempt).await?;
+                self.release(held).await?;
                 Err(err)
             }
         }
@@ -512,17 +511,19 @@ impl Refresher {
         Ok(Err(last.expect("at least one attempt")))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn store_success(
         &self,
-        tenant: TenantId,
-        row: &connection::Model,
-        attempt: Uuid,
-        trigger: Trigger,
+        held: &Held<'_>,
         profile: &OAuthProfile,
         read: CredentialRead,
         tokens: TokenSet,
     ) -> Result<CredentialRead> {
+        let Held {
+            tenant,
+            row,
+            attempt,
+            trigger,
+        } = *held;
         let rotated = tokens.refresh_token.is_some();
         let credential = match read.credential {
             Credential::Oauth2 { refresh_token, .. } => Credential::Oauth2 {
@@ -609,13 +610,16 @@ impl Refresher {
 
     async fn store_failure(
         &self,
-        tenant: TenantId,
-        row: &connection::Model,
-        attempt: Uuid,
-        trigger: Trigger,
+        held: &Held<'_>,
         read: &CredentialRead,
         err: &TokenError,
     ) -> Result<()> {
+        let Held {
+            tenant,
+            row,
+            attempt,
+            trigger,
+        } = *held;
         let now = repositories::now();
         let reason = failure_reason(&read.credential, err);
         let reauth = failure_sets_reauth(&read.credential, err);
@@ -671,12 +675,13 @@ impl Refresher {
     }
 
     /// Gives the lease back without changing anything else.
-    async fn release(
-        &self,
-        tenant: TenantId,
-        row: &connection::Model,
-        attempt: Uuid,
-    ) -> Result<()> {
+    async fn release(&self, held: &Held<'_>) -> Result<()> {
+        let Held {
+            tenant,
+            row,
+            attempt,
+            ..
+        } = *held;
         let scope = self.inner.db.enter(tenant, true).await?;
         connection::Entity::update_many()
             .set(connection::ActiveModel {
@@ -810,6 +815,16 @@ impl Refresher {
             }
         }
     }
+}
+
+/// A renewal under a lease: whose connection, its row as the lease returned it, and
+/// the attempt id that owns the lease.
+#[derive(Clone, Copy)]
+struct Held<'a> {
+    tenant: TenantId,
+    row: &'a connection::Model,
+    attempt: Uuid,
+    trigger: Trigger,
 }
 
 enum LeaseOutcome {
