@@ -282,6 +282,20 @@ async fn refresh_rotates_and_stores_the_new_refresh_token(backend: Backend) {
     let conn = s.connection(&connection).await;
     assert_eq!(conn["health_status"], "healthy");
 
+    // A refresh response without a refresh token keeps the stored one.
+    s.idp.set_rotation(false).await;
+    s.app
+        .t
+        .exec("UPDATE connections SET token_expires_at = CURRENT_TIMESTAMP")
+        .await
+        .unwrap();
+    let third = s.access_token(&connection).await;
+    assert_ne!(third, token);
+    assert!(s.idp.accepts(&third).await);
+    assert_eq!(s.idp.count("refresh_token").await, 2);
+    assert_eq!(refresh_token_of(&s.stored(&connection).await), after);
+    s.idp.set_rotation(true).await;
+
     // The stored refresh token is the live one: the old one is spent.
     assert_eq!(
         s.idp.refresh_error(&before).await.as_deref(),
@@ -408,6 +422,22 @@ async fn denied_consent_bad_and_replayed_states_persist_nothing(backend: Backend
     // … and its state cannot be used again.
     let back = s.callback(&callback).await.unwrap();
     assert_eq!(query(&back)["error"], "state_replayed");
+    nothing_is_persisted(&s).await;
+
+    // A code the provider refuses (here: tampered) fails the exchange: back to the app
+    // with an error, nothing stored.
+    let link = s.connect_link().await;
+    let authorize = s.open(&link).await;
+    let callback = s
+        .idp
+        .authorize(&format!("{authorize}&login_hint=dora"), oidc::REDIRECT_URI)
+        .await;
+    let code = query(&callback)["code"].clone();
+    let back = s
+        .callback(&callback.replace(&code, "not-a-code"))
+        .await
+        .unwrap();
+    assert_eq!(query(&back)["error"], "token_exchange_failed");
     nothing_is_persisted(&s).await;
 
     // A successful flow's state replayed changes nothing.

@@ -54,6 +54,9 @@ const settings = {
   access_ttl: 3600,
   client_credentials_ttl: 3600,
   token_delay_ms: 0,
+  // false: refresh tokens are not rotated and refresh responses carry none, as with
+  // providers that keep one refresh token for the grant's life.
+  rotate_refresh_tokens: true,
 };
 
 // Pending forced failures of POST /token (POST /__test/fail-token).
@@ -225,7 +228,7 @@ function buildConfiguration(clients) {
       url: (ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
-    rotateRefreshToken: () => true,
+    rotateRefreshToken: () => settings.rotate_refresh_tokens,
     expiresWithSession: async () => false,
     ttl: {
       AccessToken: () => settings.access_ttl,
@@ -267,6 +270,10 @@ function installTokenMiddleware(provider) {
       const params = ctx.oidc && (ctx.oidc.params || ctx.oidc.body);
       const grantType = (params && typeof params.grant_type === 'string' && params.grant_type) || 'unknown';
       countTokenRequest(grantType);
+      if (grantType === 'refresh_token' && !settings.rotate_refresh_tokens
+          && ctx.body && typeof ctx.body === 'object') {
+        delete ctx.body.refresh_token;
+      }
       if (settings.token_delay_ms > 0) await sleep(settings.token_delay_ms);
       countTokenResponse(grantType, ctx.status);
     }
@@ -411,6 +418,10 @@ async function handleTestEndpoint(provider, req, res, path) {
         }
       }
       if ('token_delay_ms' in body) next.token_delay_ms = nonNegativeInt(body, 'token_delay_ms');
+      if ('rotate_refresh_tokens' in body) {
+        if (typeof body.rotate_refresh_tokens !== 'boolean') throw new Error('rotate_refresh_tokens must be a boolean');
+        next.rotate_refresh_tokens = body.rotate_refresh_tokens;
+      }
       Object.assign(settings, next);
       sendJson(res, 200, settings);
       return;

@@ -147,6 +147,12 @@ impl Oidc {
         .await;
     }
 
+    /// Whether refreshes rotate the refresh token (and return one).
+    pub async fn set_rotation(&self, rotate: bool) {
+        self.post_json("/__test/config", json!({"rotate_refresh_tokens": rotate}))
+            .await;
+    }
+
     /// The next `count` token requests answer `status`.
     pub async fn fail_tokens(&self, status: u16, count: u32) {
         self.post_json(
