@@ -209,6 +209,35 @@ END
 $$
 "#;
 
+/// Connect sessions past their expiry that were never completed become `failed` with
+/// `session_expired`, and lose their PKCE verifier (so their data key can be
+/// retired). One tenant at a time under the policy; returns how many.
+const EXPIRE_SESSIONS: &str = r#"
+CREATE OR REPLACE FUNCTION connvault_expire_connect_sessions(p_now timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    previous text := COALESCE(current_setting('connvault.tenant_id', true), '');
+    t uuid;
+    total bigint := 0;
+    n bigint;
+BEGIN
+    FOR t IN SELECT id FROM tenants ORDER BY id LOOP
+        PERFORM set_config('connvault.tenant_id', t::text, true);
+        UPDATE connect_sessions
+        SET status = 'failed', error_code = 'session_expired',
+            verifier_ciphertext = NULL, verifier_key_id = NULL, updated_at = p_now
+        WHERE tenant_id = t AND expires_at < p_now AND status IN ('created', 'started');
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+    END LOOP;
+    PERFORM set_config('connvault.tenant_id', previous, true);
+    RETURN total;
+END
+$$
+"#;
+
 fn timestamp(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col)
         .timestamp_with_time_zone()
@@ -448,6 +477,7 @@ impl MigrationTrait for Migration {
         db.execute_unprepared(READ_CREDENTIALS).await?;
         db.execute_unprepared(KEY_USAGE).await?;
         db.execute_unprepared(DUE_REFRESHES).await?;
+        db.execute_unprepared(EXPIRE_SESSIONS).await?;
         Ok(())
     }
 
@@ -455,7 +485,8 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         if manager.get_database_backend() == DbBackend::Postgres {
             db.execute_unprepared(
-                "DROP FUNCTION connvault_due_refreshes(timestamptz, timestamptz, timestamptz, integer); \
+                "DROP FUNCTION connvault_expire_connect_sessions(timestamptz); \
+                 DROP FUNCTION connvault_due_refreshes(timestamptz, timestamptz, timestamptz, integer); \
                  DROP FUNCTION connvault_read_credentials(uuid, uuid)",
             )
             .await?;

@@ -24,7 +24,10 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Set,
+    Statement,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use url::Url;
@@ -242,6 +245,42 @@ pub async fn create_session(
         .await?;
     txn.commit().await?;
     Ok(CreatedSession { session, token })
+}
+
+/// Fails every connect session, of every tenant, that expired before it completed,
+/// and erases its PKCE verifier. Returns how many. The background refresher runs it
+/// on each pass.
+pub async fn expire_sessions(db: &DatabaseConnection) -> Result<u64> {
+    let now = repositories::now();
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT connvault_expire_connect_sessions($1) AS n",
+                [now.into()],
+            ))
+            .await?;
+        let n: i64 = match row {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        return Ok(u64::try_from(n).unwrap_or(0));
+    }
+    let result = connect_session::Entity::update_many()
+        .set(connect_session::ActiveModel {
+            status: Set("failed".to_owned()),
+            error_code: Set(Some("session_expired".to_owned())),
+            verifier_ciphertext: Set(None),
+            verifier_key_id: Set(None),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .filter(connect_session::Column::ExpiresAt.lt(now))
+        .filter(connect_session::Column::Status.is_in(["created", "started"]))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }
 
 /// The tenant's connect session, or `None`.

@@ -86,6 +86,8 @@ impl Default for RefreshOptions {
 /// What a background pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PassReport {
+    /// Connect sessions that expired unfinished, now failed.
+    pub sessions_expired: u64,
     pub due: u64,
     pub refreshed: u64,
     pub failed: u64,
@@ -170,7 +172,7 @@ impl Refresher {
             return Ok(None);
         };
         usable(&read)?;
-        if !self.needs_refresh(&read) {
+        if !self.needs_refresh(&read).await {
             return Ok(Some(read));
         }
         self.renew(tenant, connection, Trigger::Read)
@@ -186,22 +188,25 @@ impl Refresher {
             .map(|_| ())
     }
 
-    fn margin_for(&self, provider: &str) -> chrono::TimeDelta {
-        let margin = self
-            .profile(provider)
+    /// The provider's refresh margin: its profile comes from a short-lived cache, so
+    /// a read looks the provider up at most once per `PROFILE_TTL`.
+    async fn margin_for(&self, provider: &str) -> chrono::TimeDelta {
+        let cached = self
+            .inner
+            .profiles
+            .lock()
+            .expect("profile cache")
+            .get(provider)
+            .filter(|(at, _)| at.elapsed() < PROFILE_TTL)
+            .map(|(_, p)| p.clone());
+        let profile = match cached {
+            Some(profile) => profile,
+            None => self.load_profile(provider).await.ok(),
+        };
+        let margin = profile
             .and_then(|p| p.refresh_margin)
             .unwrap_or(self.inner.options.margin);
         chrono::TimeDelta::from_std(margin).unwrap_or(chrono::TimeDelta::MAX)
-    }
-
-    /// The provider's profile from a short-lived cache; `None` when it is not an
-    /// OAuth provider (or cannot be loaded right now).
-    fn profile(&self, slug: &str) -> Option<Arc<OAuthProfile>> {
-        let cache = self.inner.profiles.lock().expect("profile cache");
-        cache
-            .get(slug)
-            .filter(|(at, _)| at.elapsed() < PROFILE_TTL)
-            .and_then(|(_, p)| p.clone())
     }
 
     async fn load_profile(&self, slug: &str) -> Result<Arc<OAuthProfile>> {
@@ -217,20 +222,18 @@ impl Refresher {
         profile
     }
 
-    fn needs_refresh(&self, read: &CredentialRead) -> bool {
-        let due = |margin| match read.token_expires_at {
-            Some(at) => at - Utc::now() <= margin,
-            None => false,
-        };
+    async fn needs_refresh(&self, read: &CredentialRead) -> bool {
         match &read.credential {
-            Credential::Oauth2 {
-                refresh_token: Some(_),
-                ..
-            } => due(self.margin_for(&read.provider)),
-            Credential::ClientCredentials { access_token, .. } => {
-                access_token.is_none() || due(self.margin_for(&read.provider))
-            }
-            _ => false,
+            // A client-credentials connection without a token yet gets one first.
+            Credential::ClientCredentials {
+                access_token: None, ..
+            } => return true,
+            c if refreshable(c) => {}
+            _ => return false,
+        }
+        match read.token_expires_at {
+            Some(at) => at - Utc::now() <= self.margin_for(&read.provider).await,
+            None => false,
         }
     }
 
@@ -264,7 +267,7 @@ impl Refresher {
                 .ok_or(Error::NotFound("credential"))?;
             usable(&read)?;
             let wanted = match trigger {
-                Trigger::Read => self.needs_refresh(&read),
+                Trigger::Read => self.needs_refresh(&read).await,
                 Trigger::Background => refreshable(&read.credential),
             };
             if !wanted {
@@ -755,7 +758,10 @@ impl Refresher {
     /// until none is left.
     pub async fn pass(&self) -> Result<PassReport> {
         const BATCH: u32 = 500;
-        let mut report = PassReport::default();
+        let mut report = PassReport {
+            sessions_expired: crate::services::connect::expire_sessions(&self.inner.db).await?,
+            ..PassReport::default()
+        };
         let limit = Arc::new(tokio::sync::Semaphore::new(
             self.inner.options.concurrency.max(1),
         ));
@@ -798,7 +804,7 @@ impl Refresher {
         tokio::pin!(stop);
         loop {
             match self.pass().await {
-                Ok(report) if report.due > 0 => {
+                Ok(report) if report.due > 0 || report.sessions_expired > 0 => {
                     tracing::info!(
                         due = report.due,
                         refreshed = report.refreshed,
