@@ -148,7 +148,12 @@ pub fn router(state: AppState) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-")
                     .to_owned();
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                // A connect link's path is its single-use token: keep it out of logs.
+                let path = match req.uri().path() {
+                    p if p.starts_with("/connect/") => "/connect/{token}",
+                    p => p,
+                };
+                tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

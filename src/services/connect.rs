@@ -79,8 +79,9 @@ pub enum Next {
     Redirect(Url),
 }
 
-/// The query of the provider's redirect to the callback.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+/// The query of the provider's redirect to the callback. No `Debug`: the code is a
+/// bearer secret until it is exchanged.
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,
