@@ -75,7 +75,8 @@ pub async fn run(global: &GlobalArgs, action: OAuthAppAction) -> anyhow::Result<
             return_urls,
         } => {
             let secret = read_secret(client_secret_file, client_secret_env)?;
-            let master = super::master_key::resolve(global, false)?;
+            // Local and test profiles make their key file here if `serve` has not yet.
+            let master = super::master_key::resolve(global, true)?;
             let keyring = Keyring::open(db.clone(), master, global.keyring_options()).await?;
             let app = oauth_apps::set(
                 &db,

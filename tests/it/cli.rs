@@ -626,3 +626,78 @@ fn production_on_postgresql_needs_the_owner_and_the_service_urls_apart() {
         stderr(&out)
     );
 }
+
+#[test]
+fn oauth_apps_are_set_listed_and_deleted_and_the_secret_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |cmd: &mut Command| {
+        let out = run(cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    let secret = "client-secret-cli-0123456789";
+    let mut outputs = String::new();
+    ok(connvault(dir.path()).arg("seed"));
+    let out = ok(connvault(dir.path())
+        .args([
+            "oauth-app",
+            "set",
+            "--provider",
+            "github",
+            "--client-id",
+            "Iv1.abc",
+        ])
+        .args(["--client-secret-env", "GH_APP_SECRET"])
+        .args(["--return-url", "https://app.example/done"])
+        .env("GH_APP_SECRET", secret));
+    outputs.push_str(&format!("{}{}", stdout(&out), stderr(&out)));
+    assert!(
+        stdout(&out).starts_with("github\tIv1.abc\t"),
+        "{}",
+        stdout(&out)
+    );
+    let out = ok(connvault(dir.path()).args(["oauth-app", "list"]));
+    outputs.push_str(&format!("{}{}", stdout(&out), stderr(&out)));
+    assert_eq!(stdout(&out).lines().count(), 1);
+    assert!(stdout(&out).contains("https://app.example/done"));
+
+    // A new app needs a secret; an unknown provider and a bad return URL are refused.
+    for args in [
+        vec!["--provider", "gitlab", "--client-id", "x"],
+        vec![
+            "--provider",
+            "nope",
+            "--client-id",
+            "x",
+            "--client-secret-env",
+            "GH_APP_SECRET",
+        ],
+        vec![
+            "--provider",
+            "gitlab",
+            "--client-id",
+            "x",
+            "--client-secret-env",
+            "GH_APP_SECRET",
+            "--return-url",
+            "http://app.example/plain-http",
+        ],
+    ] {
+        let out = run(connvault(dir.path())
+            .args(["oauth-app", "set"])
+            .args(&args)
+            .env("GH_APP_SECRET", secret));
+        assert!(!out.status.success(), "{args:?} must fail");
+        outputs.push_str(&format!("{}{}", stdout(&out), stderr(&out)));
+    }
+    let out = ok(connvault(dir.path()).args(["oauth-app", "list"]));
+    assert_eq!(stdout(&out).lines().count(), 1, "nothing half-written");
+
+    ok(connvault(dir.path()).args(["oauth-app", "delete", "--provider", "github"]));
+    let out = ok(connvault(dir.path()).args(["oauth-app", "list"]));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        !outputs.contains(secret),
+        "the client secret is never printed"
+    );
+}
