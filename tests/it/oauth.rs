@@ -723,6 +723,9 @@ async fn two_processes_refresh_each_connection_exactly_once() {
     }
     s.idp.set_ttl(3600, 3600).await;
     s.idp.reset_stats().await;
+    // Each refresh takes the provider 300 ms: every reader of a connection arrives
+    // while its refresh is under way.
+    s.idp.set_token_delay(300).await;
 
     let dir = tempfile::tempdir().unwrap();
     let env = [
@@ -738,7 +741,12 @@ async fn two_processes_refresh_each_connection_exactly_once() {
     let mut reads = tokio::task::JoinSet::new();
     for i in 0..200 {
         let connection = connections[i % 20].clone();
-        let addr = if i % 2 == 0 { &one.addr } else { &two.addr };
+        // Each connection's ten readers are split between the two processes.
+        let addr = if (i / 20) % 2 == 0 {
+            &one.addr
+        } else {
+            &two.addr
+        };
         let url = format!(
             "http://{addr}/v1/tenants/{}/connections/{connection}/credentials",
             s.tenant

@@ -147,6 +147,12 @@ impl Oidc {
         .await;
     }
 
+    /// Delays every token response by `ms`: widens race windows.
+    pub async fn set_token_delay(&self, ms: u64) {
+        self.post_json("/__test/config", json!({"token_delay_ms": ms}))
+            .await;
+    }
+
     /// Whether refreshes rotate the refresh token (and return one).
     pub async fn set_rotation(&self, rotate: bool) {
         self.post_json("/__test/config", json!({"rotate_refresh_tokens": rotate}))
