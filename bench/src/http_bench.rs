@@ -283,8 +283,9 @@ async fn reqwest_like_get(addr: &str, t: &Target) -> anyhow::Result<String> {
 }
 
 async fn table_writes(db: &DatabaseConnection) -> anyhow::Result<i64> {
-    // Let every backend publish its pending statistics first.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Let every backend publish its pending statistics first: an idle PostgreSQL
+    // backend may hold them for up to 10 s (PGSTAT_IDLE_INTERVAL).
+    tokio::time::sleep(Duration::from_secs(11)).await;
     let row = db
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
