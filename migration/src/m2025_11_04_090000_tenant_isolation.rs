@@ -68,7 +68,7 @@ $$
 
 /// The hot credential read in one round trip: scope to the tenant, read under the
 /// policy, and put back whatever the caller's transaction had set.
-const READ_CREDENTIALS: &str = r#"
+pub(crate) const READ_CREDENTIALS: &str = r#"
 CREATE OR REPLACE FUNCTION connvault_read_credentials(p_tenant uuid, p_connection uuid)
 RETURNS TABLE (o_field text, o_kind text, o_ciphertext bytea, o_token_expires_at timestamptz)
 LANGUAGE plpgsql
@@ -90,7 +90,7 @@ $$
 /// The operators' narrow path across tenants: how many ciphertexts each tenant has
 /// under each data key, counted one tenant at a time under the policy. Only counts
 /// leave it; the caller's tenant setting is restored afterwards.
-const KEY_USAGE: &str = r#"
+pub(crate) const KEY_USAGE: &str = r#"
 CREATE OR REPLACE FUNCTION connvault_key_usage()
 RETURNS TABLE (o_tenant_id uuid, o_key_id integer, o_count bigint)
 LANGUAGE plpgsql

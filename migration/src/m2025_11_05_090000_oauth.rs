@@ -8,6 +8,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 use crate::m2025_11_01_102600_create_tenants::Tenants;
 use crate::m2025_11_02_090000_create_encryption_keys::EncryptionKeys;
+use crate::m2025_11_04_090000_tenant_isolation as previous;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -97,24 +98,6 @@ END
 $$
 "#;
 
-const READ_CREDENTIALS_V1: &str = r#"
-CREATE FUNCTION connvault_read_credentials(p_tenant uuid, p_connection uuid)
-RETURNS TABLE (o_field text, o_kind text, o_ciphertext bytea, o_token_expires_at timestamptz)
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    previous text := COALESCE(current_setting('connvault.tenant_id', true), '');
-BEGIN
-    PERFORM set_config('connvault.tenant_id', p_tenant::text, true);
-    RETURN QUERY
-        SELECT s.field::text, s.kind::text, s.ciphertext, c.token_expires_at
-        FROM credential_secrets s
-        JOIN connections c ON c.tenant_id = s.tenant_id AND c.id = s.connection_id
-        WHERE s.tenant_id = p_tenant AND s.connection_id = p_connection;
-    PERFORM set_config('connvault.tenant_id', previous, true);
-END
-$$
-"#;
 
 /// Ciphertexts per tenant and key now include the PKCE verifiers of open connect
 /// sessions, so a key is not retired under a flow in progress.
@@ -144,27 +127,6 @@ END
 $$
 "#;
 
-const KEY_USAGE_V1: &str = r#"
-CREATE OR REPLACE FUNCTION connvault_key_usage()
-RETURNS TABLE (o_tenant_id uuid, o_key_id integer, o_count bigint)
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    previous text := COALESCE(current_setting('connvault.tenant_id', true), '');
-    t uuid;
-BEGIN
-    FOR t IN SELECT id FROM tenants ORDER BY id LOOP
-        PERFORM set_config('connvault.tenant_id', t::text, true);
-        RETURN QUERY
-            SELECT t, s.key_id, count(*)
-            FROM credential_secrets s
-            WHERE s.tenant_id = t
-            GROUP BY s.key_id;
-    END LOOP;
-    PERFORM set_config('connvault.tenant_id', previous, true);
-END
-$$
-"#;
 
 /// The background refresher's narrow path across tenants: the ids of connections whose
 /// token expires before `p_before`, or that were last refreshed before `p_idle_before`,
@@ -490,8 +452,9 @@ impl MigrationTrait for Migration {
                  DROP FUNCTION connvault_read_credentials(uuid, uuid)",
             )
             .await?;
-            db.execute_unprepared(READ_CREDENTIALS_V1).await?;
-            db.execute_unprepared(KEY_USAGE_V1).await?;
+            // Back to the previous migration's versions.
+            db.execute_unprepared(previous::READ_CREDENTIALS).await?;
+            db.execute_unprepared(previous::KEY_USAGE).await?;
         }
         manager
             .drop_index(

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Set,
+    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Set,
     Statement,
 };
 use secrecy::ExposeSecret;
@@ -386,7 +386,7 @@ impl Refresher {
                 if row.status != ConnectionStatus::Active {
                     scope.finish().await?;
                     return Err(Error::ConnectionUnusable {
-                        status: status_name(row.status).to_owned(),
+                        status: row.status.to_value(),
                         reason_code: row.last_error_reason_code,
                     });
                 }
@@ -846,16 +846,6 @@ fn to_delta(d: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }
 
-fn status_name(status: ConnectionStatus) -> &'static str {
-    match status {
-        ConnectionStatus::Pending => "pending",
-        ConnectionStatus::NeedsConsent => "needs_consent",
-        ConnectionStatus::Active => "active",
-        ConnectionStatus::NeedsReauth => "needs_reauth",
-        ConnectionStatus::Error => "error",
-        ConnectionStatus::Revoked => "revoked",
-    }
-}
 
 fn refreshable(credential: &Credential) -> bool {
     matches!(
@@ -872,7 +862,7 @@ fn usable(read: &CredentialRead) -> Result<()> {
     match read.status {
         ConnectionStatus::NeedsReauth | ConnectionStatus::Revoked | ConnectionStatus::Error => {
             Err(Error::ConnectionUnusable {
-                status: status_name(read.status).to_owned(),
+                status: read.status.to_value(),
                 reason_code: read.reason_code.clone(),
             })
         }
@@ -883,7 +873,7 @@ fn usable(read: &CredentialRead) -> Result<()> {
             let renewable = refreshable(&read.credential);
             if expired && !renewable && matches!(read.credential, Credential::Oauth2 { .. }) {
                 return Err(Error::ConnectionUnusable {
-                    status: status_name(read.status).to_owned(),
+                    status: read.status.to_value(),
                     reason_code: Some("token_expired".to_owned()),
                 });
             }
