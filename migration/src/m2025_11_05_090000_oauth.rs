@@ -98,7 +98,6 @@ END
 $$
 "#;
 
-
 /// Ciphertexts per tenant and key now include the PKCE verifiers of open connect
 /// sessions, so a key is not retired under a flow in progress.
 const KEY_USAGE: &str = r#"
@@ -126,7 +125,6 @@ BEGIN
 END
 $$
 "#;
-
 
 /// The background refresher's narrow path across tenants: the ids of connections whose
 /// token expires before `p_before`, or that were last refreshed before `p_idle_before`,

@@ -323,12 +323,7 @@ pub fn lookup_id(json: &serde_json::Value, path: &str) -> Option<String> {
 }
 
 fn short(s: &str) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(300)
-        .collect();
-    crate::repositories::connections::redact_secrets(&one_line)
+    crate::repositories::connections::sanitize_message(s, 300)
 }
 
 fn classify(

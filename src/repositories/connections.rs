@@ -79,13 +79,15 @@ fn check_metadata(metadata: &serde_json::Value) -> Result<()> {
     }
 }
 
-fn check_scopes(scopes: &[String]) -> Result<()> {
+/// Each scope non-empty, at most 512 bytes, without whitespace; `field` names the
+/// list in the error.
+pub(crate) fn check_scopes(field: &'static str, scopes: &[String]) -> Result<()> {
     match scopes
         .iter()
         .find(|s| s.is_empty() || s.len() > 512 || s.chars().any(char::is_whitespace))
     {
         Some(bad) => Err(Error::invalid(
-            "scopes_granted",
+            field,
             format!(
                 "{:?} is not a valid scope",
                 crate::models::ids::shorten(bad)
@@ -108,15 +110,19 @@ fn check_error(error: &ConnectionError) -> Result<String> {
             "use 1 to 64 characters of a-z, 0-9 and '_'",
         ));
     }
-    // Stored for people to read: single line, bounded, and with anything that looks
-    // like a credential taken out (provider errors sometimes echo the request).
-    let one_line: String = error
-        .message
+    Ok(sanitize_message(&error.message, ERROR_MESSAGE_MAX_LEN))
+}
+
+/// A message fit to store and show: single line, at most `max` characters, and with
+/// anything that looks like a credential taken out (provider errors sometimes echo
+/// the request).
+pub fn sanitize_message(message: &str, max: usize) -> String {
+    let one_line: String = message
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .take(ERROR_MESSAGE_MAX_LEN)
+        .take(max)
         .collect();
-    Ok(redact_secrets(&one_line))
+    redact_secrets(&one_line)
 }
 
 /// Names after which a value is a secret, in `name=value`, `name: value` or JSON form.
@@ -201,7 +207,7 @@ pub async fn create<C: TenantScope>(
         .map(|n| parse_name("display_name", n, DISPLAY_NAME_MAX_LEN))
         .transpose()?;
     check_metadata(&input.metadata)?;
-    check_scopes(&input.scopes_granted)?;
+    check_scopes("scopes_granted", &input.scopes_granted)?;
 
     let txn = db.enter(tenant, true).await?;
     if tenant::Entity::find_by_id(tenant.as_uuid())
@@ -534,7 +540,7 @@ pub async fn update_tokens_status<C: TenantScope>(
         row.token_expires_at = Set(v);
     }
     if let Some(v) = patch.scopes_granted {
-        check_scopes(&v)?;
+        check_scopes("scopes_granted", &v)?;
         row.scopes_granted = Set(StringList(v));
     }
     if let Some(v) = patch.status {

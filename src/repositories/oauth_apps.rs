@@ -10,7 +10,6 @@ use sea_orm::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use url::Url;
 use uuid::Uuid;
 
 use crate::crypto::{Binding, Keyring, mask};
@@ -68,13 +67,7 @@ fn binding(id: Uuid) -> Binding<'static> {
 /// A return URL must be absolute, https (http only on loopback), without credentials
 /// or fragment. Returned normalized, as compared later.
 pub fn check_return_url(field: &'static str, raw: &str) -> Result<String> {
-    let url = Url::parse(raw).map_err(|e| Error::invalid(field, format!("not a URL: {e}")))?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => return Err(Error::invalid(field, "must be an https:// URL")),
-    }
+    let url = super::providers::https_url(field, raw)?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::invalid(field, "must not contain credentials"));
     }

@@ -108,12 +108,19 @@ impl ProviderUpsert {
 /// Provider endpoints must be HTTPS; plain HTTP is accepted only on the loopback
 /// interface, for local development and tests.
 fn check_url(field: &'static str, value: Option<&str>) -> Result<()> {
-    let Some(value) = value else { return Ok(()) };
+    match value {
+        Some(value) => https_url(field, value).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// `value` parsed, if it is an https:// URL (or http:// on the loopback interface).
+pub(crate) fn https_url(field: &'static str, value: &str) -> Result<Url> {
     let url = Url::parse(value).map_err(|e| Error::invalid(field, format!("not a URL: {e}")))?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
         _ => Err(Error::invalid(field, "must be an https:// URL")),
     }
 }

@@ -199,16 +199,10 @@ pub async fn create_session(
     let scopes = input
         .scopes
         .unwrap_or_else(|| profile.default_scopes.clone());
-    if scopes.len() > 100
-        || scopes
-            .iter()
-            .any(|s| s.is_empty() || s.len() > 512 || s.chars().any(char::is_whitespace))
-    {
-        return Err(Error::invalid(
-            "scopes",
-            "must be at most 100 scopes without whitespace",
-        ));
+    if scopes.len() > 100 {
+        return Err(Error::invalid("scopes", "must be at most 100 scopes"));
     }
+    conn_repo::check_scopes("scopes", &scopes)?;
     let id = Uuid::new_v4();
     let token = SecretString::from(bearer(TOKEN_PREFIX, tenant, id));
     let now = repositories::now();

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Set,
-    Statement,
+    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, Set, Statement,
 };
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -845,7 +845,6 @@ enum LeaseOutcome {
 fn to_delta(d: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }
-
 
 fn refreshable(credential: &Credential) -> bool {
     matches!(
