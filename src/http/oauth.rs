@@ -19,7 +19,7 @@ use super::extract::{ApiJson, ApiPath};
 use super::views::Problem;
 use crate::models::{ProviderSlug, TenantId, connect_session};
 use crate::repositories::oauth_apps::{self, OAuthAppInput, OAuthAppSummary};
-use crate::services::connect::{self, CallbackParams, NewSession, Next};
+use crate::services::connect::{self, CallbackParams, NewSession};
 
 /// `PUT /v1/oauth-apps/{provider}` body.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -215,8 +215,8 @@ pub async fn get_session(
     Ok(Json(session.into()))
 }
 
-fn redirect(next: Next) -> Response {
-    let Next::Redirect(url) = next;
+/// `303 See Other` to where the end user goes next: the provider, or back to the app.
+fn redirect(url: url::Url) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(value) = HeaderValue::try_from(url.as_str()) {
         response.headers_mut().insert(header::LOCATION, value);

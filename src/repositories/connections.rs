@@ -568,6 +568,27 @@ pub async fn update_tokens_status<C: TenantScope>(
     update_one(db, tenant, id, connection::Entity::update_many().set(row)).await
 }
 
+/// The columns a new token sets: its expiry, renewal time, healthy, no error, no
+/// lease and no back-off. Callers add status or scopes as they apply.
+pub fn tokens_renewed(
+    now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> connection::ActiveModel {
+    connection::ActiveModel {
+        token_expires_at: Set(expires_at),
+        last_refreshed_at: Set(Some(now)),
+        refresh_lease_until: Set(None),
+        refresh_lease_owner: Set(None),
+        refresh_retry_at: Set(None),
+        refresh_failures: Set(0),
+        health_status: Set(HealthStatus::Healthy),
+        last_error_reason_code: Set(None),
+        last_error_message: Set(None),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
 /// Applies `update` to the tenant's connection `id` and returns the row as updated;
 /// `NotFound` (and no change) when the tenant has no such connection.
 async fn update_one<C: TenantScope>(

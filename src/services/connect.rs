@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::crypto::{Binding, Keyring};
 use crate::error::{Error, Result};
 use crate::models::activity::Action;
-use crate::models::connection::{ConnectionStatus, HealthStatus};
+use crate::models::connection::ConnectionStatus;
 use crate::models::json::StringList;
 use crate::models::{
     ConnectionId, ExternalId, ProviderSlug, TenantId, connect_session, connection, tenant,
@@ -70,13 +70,6 @@ pub struct NewSession {
 pub struct CreatedSession {
     pub session: connect_session::Model,
     pub token: SecretString,
-}
-
-/// Where the end user goes next.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Next {
-    /// To the provider's consent page, or back to the app.
-    Redirect(Url),
 }
 
 /// The query of the provider's redirect to the callback. No `Debug`: the code is a
@@ -294,7 +287,7 @@ pub async fn get_session<C: TenantScope>(
     Ok(found)
 }
 
-fn back_to_app(session: &connect_session::Model, outcome: &[(&str, &str)]) -> Next {
+fn back_to_app(session: &connect_session::Model, outcome: &[(&str, &str)]) -> Url {
     let mut url = Url::parse(&session.return_url).expect("stored return URLs are valid");
     {
         let mut query = url.query_pairs_mut();
@@ -303,7 +296,7 @@ fn back_to_app(session: &connect_session::Model, outcome: &[(&str, &str)]) -> Ne
             query.append_pair(k, v);
         }
     }
-    Next::Redirect(url)
+    url
 }
 
 /// Moves the session from `from` to `failed` with `code`; false when it was not in
@@ -339,7 +332,7 @@ async fn failed(
     session: &connect_session::Model,
     from: &str,
     code: &str,
-) -> Result<Next> {
+) -> Result<Url> {
     fail(db, session, from, code).await?;
     tracing::info!(session = %session.id, error = code, "connect flow failed");
     Ok(back_to_app(session, &[("error", code)]))
@@ -353,7 +346,7 @@ pub async fn start(
     keyring: &Keyring,
     public_url: &Url,
     token: &str,
-) -> Result<Next> {
+) -> Result<Url> {
     let (tenant, id) = parse_bearer(TOKEN_PREFIX, token).ok_or(Error::NotFound("connect link"))?;
     let session = get_session(db, tenant, id)
         .await?
@@ -421,7 +414,7 @@ pub async fn start(
             query.append_pair(k, v);
         }
     }
-    Ok(Next::Redirect(url))
+    Ok(url)
 }
 
 /// Provider error codes passed back to the app as they are; others become
@@ -444,7 +437,7 @@ pub async fn callback(
     public_url: &Url,
     provider: &str,
     params: CallbackParams,
-) -> Result<Next> {
+) -> Result<Url> {
     let invalid_state = || Error::invalid("state", "names no connect session");
     let state = params.state.as_deref().ok_or_else(invalid_state)?;
     let (tenant, id) = parse_bearer(STATE_PREFIX, state).ok_or_else(invalid_state)?;
@@ -627,18 +620,8 @@ async fn complete(
             connection::Entity::update_many()
                 .set(connection::ActiveModel {
                     status: Set(ConnectionStatus::Active),
-                    health_status: Set(HealthStatus::Healthy),
                     scopes_granted: Set(StringList(scopes)),
-                    token_expires_at: Set(expires_at),
-                    last_error_reason_code: Set(None),
-                    last_error_message: Set(None),
-                    last_refreshed_at: Set(Some(now)),
-                    refresh_retry_at: Set(None),
-                    refresh_failures: Set(0),
-                    refresh_lease_until: Set(None),
-                    refresh_lease_owner: Set(None),
-                    updated_at: Set(now),
-                    ..Default::default()
+                    ..conn_repo::tokens_renewed(now, expires_at)
                 })
                 .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
                 .filter(connection::Column::Id.eq(id.as_uuid()))

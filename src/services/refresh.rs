@@ -561,19 +561,7 @@ impl Refresher {
             );
         }
         credentials::write_sealed(&txn, sealed).await?;
-        let mut update = connection::ActiveModel {
-            token_expires_at: Set(expires_at),
-            last_refreshed_at: Set(Some(now)),
-            refresh_lease_until: Set(None),
-            refresh_lease_owner: Set(None),
-            refresh_retry_at: Set(None),
-            refresh_failures: Set(0),
-            health_status: Set(HealthStatus::Healthy),
-            last_error_reason_code: Set(None),
-            last_error_message: Set(None),
-            updated_at: Set(now),
-            ..Default::default()
-        };
+        let mut update = repositories::connections::tokens_renewed(now, expires_at);
         if let Some(scope) = &tokens.scope {
             update.scopes_granted =
                 Set(crate::models::json::StringList(profile.split_scopes(scope)));
