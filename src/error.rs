@@ -1,7 +1,9 @@
 //! The library's error type: one variant per thing a caller can get wrong, plus the
 //! database failures nobody can fix by changing their input.
 
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{ActiveEnum, DbErr, SqlErr};
+
+use crate::models::connection::ConnectionStatus;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -64,11 +66,14 @@ pub enum Error {
     #[error("refusing to serve: tenant isolation is not enforced by the database: {0}")]
     Isolation(String),
 
-    #[error("the connection cannot be used ({status}): {}", reason_code.as_deref().unwrap_or("no reason recorded"))]
+    #[error("the connection cannot be used ({}): {}", status.to_value(), reason_code.as_deref().unwrap_or("no reason recorded"))]
     ConnectionUnusable {
-        status: String,
+        status: ConnectionStatus,
         reason_code: Option<String>,
     },
+
+    #[error("the state names no connect session of this service")]
+    InvalidState,
 
     #[error("the provider could not renew the token ({reason_code}); try again later")]
     ProviderUnavailable {

@@ -14,9 +14,11 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod models;
 pub mod oauth;
 pub mod repositories;
+pub mod sanitize;
 pub mod services;
 pub mod tenancy;
 

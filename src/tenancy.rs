@@ -6,7 +6,9 @@
 //!
 //! Tenant-scoped functions take any [`TenantScope`]: a pool (they open a scoped
 //! transaction of their own), a plain transaction (they scope it), or a [`TenantTxn`]
-//! (already scoped: no extra round trip).
+//! (already scoped: no extra round trip). They reach the database only through
+//! [`read`] and [`write`], which run a closure in the scope and commit a transaction
+//! they opened exactly when the closure succeeds: there is nothing to forget.
 
 use std::future::Future;
 use std::ops::Deref;
@@ -35,14 +37,18 @@ async fn set_tenant<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result<(), 
     Ok(())
 }
 
+/// Proof that a scope is entered through [`read`] or [`write`]: it cannot be made
+/// outside this module, so no caller can hold a [`Scoped`] whose end it must manage.
+pub struct Entry(());
+
 /// A database handle that can run queries for one tenant.
 pub trait TenantScope: ConnectionTrait + Sync {
-    /// A handle whose queries see `tenant`'s rows. Call [`Scoped::finish`] to commit
-    /// what it wrote; dropping it rolls back a transaction it opened.
+    /// A handle whose queries see `tenant`'s rows; only [`read`] and [`write`] call it.
     fn enter(
         &self,
         tenant: TenantId,
         write: bool,
+        entry: Entry,
     ) -> impl Future<Output = Result<Scoped<'_>, DbErr>> + Send;
 
     /// The tenant this handle is bound to, when it is a [`TenantTxn`].
@@ -63,12 +69,57 @@ impl<'a> Scoped<'a> {
     }
 
     /// Commits the transaction this handle opened, if it opened one.
-    pub async fn finish(self) -> Result<(), DbErr> {
+    async fn finish(self) -> Result<(), DbErr> {
         match self.exec {
             DatabaseExecutor::OwnedTransaction(txn) => txn.commit().await,
             _ => Ok(()),
         }
     }
+}
+
+/// Runs `work` with a handle that reads `tenant`'s rows. A transaction it had to open
+/// (PostgreSQL, to set the tenant) ends when `work` does.
+pub async fn read<C, T, E>(
+    db: &C,
+    tenant: TenantId,
+    work: impl AsyncFnOnce(&Scoped<'_>) -> Result<T, E>,
+) -> Result<T, E>
+where
+    C: TenantScope,
+    E: From<DbErr>,
+{
+    run(db, tenant, false, work).await
+}
+
+/// Runs `work` with a handle that writes `tenant`'s rows. A transaction it opened (on
+/// a pool) commits when `work` succeeds and rolls back when it fails; inside a
+/// caller's transaction, the caller's commit decides.
+pub async fn write<C, T, E>(
+    db: &C,
+    tenant: TenantId,
+    work: impl AsyncFnOnce(&Scoped<'_>) -> Result<T, E>,
+) -> Result<T, E>
+where
+    C: TenantScope,
+    E: From<DbErr>,
+{
+    run(db, tenant, true, work).await
+}
+
+async fn run<C, T, E>(
+    db: &C,
+    tenant: TenantId,
+    write: bool,
+    work: impl AsyncFnOnce(&Scoped<'_>) -> Result<T, E>,
+) -> Result<T, E>
+where
+    C: TenantScope,
+    E: From<DbErr>,
+{
+    let scope = db.enter(tenant, write, Entry(())).await?;
+    let out = work(&scope).await?;
+    scope.finish().await?;
+    Ok(out)
 }
 
 impl<'a> Deref for Scoped<'a> {
@@ -99,7 +150,7 @@ fn check_same(bound: TenantId, asked: TenantId) -> Result<(), DbErr> {
 }
 
 impl TenantScope for Scoped<'_> {
-    async fn enter(&self, tenant: TenantId, write: bool) -> Result<Scoped<'_>, DbErr> {
+    async fn enter(&self, tenant: TenantId, write: bool, _: Entry) -> Result<Scoped<'_>, DbErr> {
         check_same(self.tenant, tenant)?;
         let exec = match &self.exec {
             DatabaseExecutor::Connection(db) if write => {
@@ -118,7 +169,7 @@ impl TenantScope for Scoped<'_> {
 }
 
 impl TenantScope for DatabaseConnection {
-    async fn enter(&self, tenant: TenantId, write: bool) -> Result<Scoped<'_>, DbErr> {
+    async fn enter(&self, tenant: TenantId, write: bool, _: Entry) -> Result<Scoped<'_>, DbErr> {
         if self.get_database_backend() == DbBackend::Postgres || write {
             let txn = begin_write(self).await?;
             set_tenant(&txn, tenant).await?;
@@ -131,7 +182,7 @@ impl TenantScope for DatabaseConnection {
 }
 
 impl TenantScope for DatabaseTransaction {
-    async fn enter(&self, tenant: TenantId, _write: bool) -> Result<Scoped<'_>, DbErr> {
+    async fn enter(&self, tenant: TenantId, _write: bool, _: Entry) -> Result<Scoped<'_>, DbErr> {
         set_tenant(self, tenant).await?;
         Ok(Scoped::new(DatabaseExecutor::Transaction(self), tenant))
     }
@@ -179,7 +230,7 @@ impl TenantTxn {
 }
 
 impl TenantScope for TenantTxn {
-    async fn enter(&self, tenant: TenantId, _write: bool) -> Result<Scoped<'_>, DbErr> {
+    async fn enter(&self, tenant: TenantId, _write: bool, _: Entry) -> Result<Scoped<'_>, DbErr> {
         check_same(self.tenant, tenant)?;
         Ok(Scoped::new(
             DatabaseExecutor::Transaction(&self.txn),

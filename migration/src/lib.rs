@@ -11,6 +11,7 @@ mod m2025_11_02_090100_create_credential_secrets;
 mod m2025_11_03_090000_create_api_keys_and_activity;
 mod m2025_11_04_090000_tenant_isolation;
 mod m2025_11_05_090000_oauth;
+mod m2025_12_01_090000_refresh_margins;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
@@ -24,6 +25,10 @@ pub const TENANT_TABLES: [&str; 5] = [
 
 /// Connect-session statuses, checked by the database.
 pub use m2025_11_05_090000_oauth::SESSION_STATUSES;
+
+/// The background refresher's selection on SQLite, beside the PostgreSQL function
+/// `connvault_due_refreshes` it mirrors.
+pub use m2025_12_01_090000_refresh_margins::DUE_REFRESHES_SQLITE;
 
 pub struct Migrator;
 
@@ -39,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2025_11_03_090000_create_api_keys_and_activity::Migration),
             Box::new(m2025_11_04_090000_tenant_isolation::Migration),
             Box::new(m2025_11_05_090000_oauth::Migration),
+            Box::new(m2025_12_01_090000_refresh_margins::Migration),
         ]
     }
 }

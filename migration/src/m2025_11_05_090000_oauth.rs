@@ -130,7 +130,7 @@ $$
 /// token expires before `p_before`, or that were last refreshed before `p_idle_before`,
 /// that hold a refreshable credential, and whose lease and back-off have run out. One
 /// tenant at a time under the policy; only ids come out.
-const DUE_REFRESHES: &str = r#"
+pub(crate) const DUE_REFRESHES: &str = r#"
 CREATE OR REPLACE FUNCTION connvault_due_refreshes(
     p_now timestamptz, p_before timestamptz, p_idle_before timestamptz, p_limit integer)
 RETURNS TABLE (o_tenant_id uuid, o_connection_id uuid)

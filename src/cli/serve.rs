@@ -1,13 +1,18 @@
 //! `connvault serve`: migrate, seed when the profile says so, listen, and shut down
 //! gracefully on Ctrl-C or SIGTERM.
 
+use std::time::Duration;
+
 use anyhow::Context;
+use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 use crate::catalog::{self, Catalog};
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::crypto::Keyring;
 use crate::http::{self, AppState};
+use crate::jobs::Jobs;
+use crate::services::connect;
 
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
@@ -38,26 +43,46 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         public_url = url::Url::parse(&format!("http://{addr}"))?;
     }
     let state = AppState::with_oauth(db.clone(), keyring, public_url, args.refresh_options());
-    let (stop_refresher, stopped) = tokio::sync::oneshot::channel::<()>();
-    let refresher = if args.refresh_interval_secs > 0 {
-        let refresher = state.refresher.clone();
-        Some(tokio::spawn(refresher.run(async {
-            let _ = stopped.await;
-        })))
-    } else {
-        None
-    };
+    let jobs = jobs(&db, &state, args).start();
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
-    let _ = stop_refresher.send(());
-    if let Some(task) = refresher {
-        let _ = task.await;
-    }
+    jobs.stop().await;
     db.close().await?;
     tracing::info!("connvault stopped");
     Ok(())
 }
+
+/// The periodic tasks: background token renewal (unless its interval is 0), and the
+/// expiry of connect sessions left unfinished, which erases their PKCE verifiers.
+fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs) -> Jobs {
+    let mut jobs = Jobs::new();
+    if args.refresh_interval_secs > 0 {
+        let refresher = state.refresher.clone();
+        jobs = jobs.every("refresh", refresher.options().interval, move || {
+            let refresher = refresher.clone();
+            async move { refresher.logged_pass().await }
+        });
+    }
+    let db = db.clone();
+    jobs.every(
+        "expire_connect_sessions",
+        SESSION_EXPIRY_INTERVAL,
+        move || {
+            let db = db.clone();
+            async move {
+                let expired = connect::expire_sessions(&db).await?;
+                if expired > 0 {
+                    tracing::info!(expired, "connect sessions expired");
+                }
+                Ok(())
+            }
+        },
+    )
+}
+
+/// How often unfinished connect sessions past their expiry are failed.
+const SESSION_EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
 /// this is called, not when it is first polled, so a signal that arrives while the

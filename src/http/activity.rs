@@ -9,6 +9,7 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath, ApiQuery};
+use super::problems::ReadProblems;
 use super::views::{ActivityView, ConnectionView, IntegrationView, Page, Problem};
 use crate::models::TenantId;
 use crate::models::activity::Action;
@@ -28,14 +29,25 @@ pub struct ActivityQuery {
     limit: Option<u64>,
 }
 
-#[utoipa::path(operation_id = "list_activity", get, path = "/v1/tenants/{tenant_id}/activity", tag = "activity", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ActivityQuery), responses((status = 200, body = Page<ActivityView>), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "list_activity",
+    get,
+    path = "/v1/tenants/{tenant_id}/activity",
+    tag = "activity",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ActivityQuery),
+    responses(
+        (status = 200, body = Page<ActivityView>),
+        ReadProblems,
+        (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath(tenant): ApiPath<Uuid>,
+    ApiPath(tenant): ApiPath<TenantId>,
     ApiQuery(query): ApiQuery<ActivityQuery>,
 ) -> ApiResult<Json<Page<ActivityView>>> {
-    let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Read).await?;
     let action = match query.action.as_deref() {
         None => None,
@@ -66,13 +78,23 @@ pub async fn list(
 
 /// Every catalog provider with this tenant's summary: connected or not, how many
 /// connections, and the default one with its status, health and credential mask.
-#[utoipa::path(operation_id = "list_integrations", get, path = "/v1/tenants/{tenant_id}/integrations", tag = "integrations", params(("tenant_id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = Page<IntegrationView>), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "list_integrations",
+    get,
+    path = "/v1/tenants/{tenant_id}/integrations",
+    tag = "integrations",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    responses(
+        (status = 200, body = Page<IntegrationView>),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn integrations(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath(tenant): ApiPath<Uuid>,
+    ApiPath(tenant): ApiPath<TenantId>,
 ) -> ApiResult<Json<Page<IntegrationView>>> {
-    let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Read).await?;
     let catalog = providers::list_all(&state.db).await?;
     let txn = TenantTxn::begin(&state.db, tenant).await?;

@@ -12,6 +12,7 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::problems::{ReadProblems, WriteProblems};
 use super::views::{ConnectionView, CredentialSecretView, Page, Problem};
 use crate::models::connection::{ConnectionStatus, HealthStatus};
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId};
@@ -41,14 +42,26 @@ pub struct CreateConnection {
     credential: Option<Credential>,
 }
 
-#[utoipa::path(operation_id = "create_connection", post, path = "/v1/tenants/{tenant_id}/connections", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id")), request_body = CreateConnection, responses((status = 201, body = ConnectionView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json"), (status = 409, description = "Duplicate connection", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "create_connection",
+    post,
+    path = "/v1/tenants/{tenant_id}/connections",
+    tag = "connections",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    request_body = CreateConnection,
+    responses(
+        (status = 201, body = ConnectionView),
+        WriteProblems,
+        (status = 409, description = "Duplicate connection", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath(tenant): ApiPath<Uuid>,
+    ApiPath(tenant): ApiPath<TenantId>,
     ApiJson(body): ApiJson<CreateConnection>,
 ) -> ApiResult<(StatusCode, Json<ConnectionView>)> {
-    let tenant = TenantId::from_uuid(tenant);
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
     let mut input = NewConnection::new(
         ProviderSlug::parse(&body.provider)?,
@@ -86,14 +99,24 @@ pub struct ListQuery {
     limit: Option<u64>,
 }
 
-#[utoipa::path(operation_id = "list_connections", get, path = "/v1/tenants/{tenant_id}/connections", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ListQuery), responses((status = 200, body = Page<ConnectionView>), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "list_connections",
+    get,
+    path = "/v1/tenants/{tenant_id}/connections",
+    tag = "connections",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ListQuery),
+    responses(
+        (status = 200, body = Page<ConnectionView>),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath(tenant): ApiPath<Uuid>,
+    ApiPath(tenant): ApiPath<TenantId>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<ConnectionView>>> {
-    let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Read).await?;
     let filter = ConnectionFilter {
         provider: query
@@ -142,16 +165,26 @@ async fn view(
     Ok(ConnectionView::new(conn, summary))
 }
 
-#[utoipa::path(operation_id = "get_connection", get, path = "/v1/tenants/{tenant_id}/connections/{connection_id}", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = ConnectionView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "get_connection",
+    get,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}",
+    tag = "connections",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    responses(
+        (status = 200, body = ConnectionView),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
 ) -> ApiResult<Json<ConnectionView>> {
-    let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Read).await?;
     let txn = TenantTxn::begin(&state.db, tenant).await?;
-    let conn = repo::get_by_id(&txn, tenant, ConnectionId::from_uuid(id))
+    let conn = repo::get_by_id(&txn, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("connection"))?;
     let summary = credentials::summary(&txn, tenant, conn.connection_id()).await?;
@@ -179,86 +212,124 @@ pub struct UpdateConnection {
     status: Option<ConnectionStatus>,
 }
 
-#[utoipa::path(operation_id = "update_connection", patch, path = "/v1/tenants/{tenant_id}/connections/{connection_id}", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), request_body = UpdateConnection, responses((status = 200, body = ConnectionView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "update_connection",
+    patch,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}",
+    tag = "connections",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    request_body = UpdateConnection,
+    responses(
+        (status = 200, body = ConnectionView),
+        WriteProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
     ApiJson(body): ApiJson<UpdateConnection>,
 ) -> ApiResult<Json<ConnectionView>> {
-    let tenant = TenantId::from_uuid(tenant);
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
     let patch = DetailsPatch {
         display_name: body.display_name,
         metadata: body.metadata,
         status: body.status,
     };
-    let conn = service::update(
-        &state.db,
-        tenant,
-        &actor,
-        ConnectionId::from_uuid(id),
-        patch,
-    )
-    .await?;
+    let conn = service::update(&state.db, tenant, &actor, id, patch).await?;
     Ok(Json(view(&state, tenant, conn).await?))
 }
 
-#[utoipa::path(operation_id = "replace_credentials", put, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), request_body = Credential, responses((status = 200, body = ConnectionView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "replace_credentials",
+    put,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials",
+    tag = "connections",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    request_body = Credential,
+    responses(
+        (status = 200, body = ConnectionView),
+        WriteProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn replace_credentials(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
     ApiJson(credential): ApiJson<Credential>,
 ) -> ApiResult<Json<ConnectionView>> {
-    let tenant = TenantId::from_uuid(tenant);
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
-    let (conn, summary) = service::replace_credentials(
-        &state.db,
-        &state.keyring,
-        tenant,
-        &actor,
-        ConnectionId::from_uuid(id),
-        &credential,
-    )
-    .await?;
+    let (conn, summary) =
+        service::replace_credentials(&state.db, &state.keyring, tenant, &actor, id, &credential)
+            .await?;
     Ok(Json(ConnectionView::new(conn, Some(summary))))
 }
 
-#[utoipa::path(operation_id = "make_default", post, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/default", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = ConnectionView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "make_default",
+    post,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}/default",
+    tag = "connections",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    responses(
+        (status = 200, body = ConnectionView),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn make_default(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
 ) -> ApiResult<Json<ConnectionView>> {
-    let tenant = TenantId::from_uuid(tenant);
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
-    let conn =
-        service::make_default(&state.db, tenant, &actor, ConnectionId::from_uuid(id)).await?;
+    let conn = service::make_default(&state.db, tenant, &actor, id).await?;
     Ok(Json(view(&state, tenant, conn).await?))
 }
 
-#[utoipa::path(operation_id = "disconnect_connection", post, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/disconnect", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = ConnectionView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "disconnect_connection",
+    post,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}/disconnect",
+    tag = "connections",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    responses(
+        (status = 200, body = ConnectionView),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn disconnect(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
 ) -> ApiResult<Json<ConnectionView>> {
-    let tenant = TenantId::from_uuid(tenant);
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
-    let conn = service::disconnect(&state.db, tenant, &actor, ConnectionId::from_uuid(id)).await?;
+    let conn = service::disconnect(&state.db, tenant, &actor, id).await?;
     Ok(Json(ConnectionView::new(conn, None)))
 }
 
-#[utoipa::path(operation_id = "delete_connection", delete, path = "/v1/tenants/{tenant_id}/connections/{connection_id}", tag = "connections", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 204, description = "Deleted"), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "delete_connection",
+    delete,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}",
+    tag = "connections",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = TenantId::from_uuid(tenant);
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
-    service::delete(&state.db, tenant, &actor, ConnectionId::from_uuid(id)).await?;
+    service::delete(&state.db, tenant, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -268,20 +339,32 @@ pub async fn delete(
 /// (once, whoever else asks at the same time). A connection that needs
 /// re-authorization answers 409 with its `reason_code`; a renewal the provider could
 /// not serve while the token has expired answers 503.
-#[utoipa::path(operation_id = "read_credentials", get, path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials", tag = "credentials", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")), responses((status = 200, body = CredentialSecretView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The connection needs re-authorization (connection_needs_reauth, with reason_code) or cannot be used", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The token expired and the provider could not renew it (provider_unavailable, with reason_code and Retry-After)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "read_credentials",
+    get,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials",
+    tag = "credentials",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    responses(
+        (status = 200, body = CredentialSecretView),
+        ReadProblems,
+        (status = 409, description = "The connection needs re-authorization (connection_needs_reauth, with reason_code) or cannot be used", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The token expired and the provider could not renew it (provider_unavailable, with reason_code and Retry-After)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn read_credentials(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
 ) -> ApiResult<Json<CredentialSecretView>> {
-    let tenant = TenantId::from_uuid(tenant);
     principal
         .authorize(&state, tenant, Need::Credentials)
         .await?;
     let read = state
         .refresher
-        .read(tenant, ConnectionId::from_uuid(id))
+        .read(tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("credential"))?;
-    Ok(Json(CredentialSecretView::new(id, &read)))
+    Ok(Json(CredentialSecretView::new(id.as_uuid(), &read)))
 }

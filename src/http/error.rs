@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::models::connection::ConnectionStatus;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -166,7 +167,7 @@ impl From<Error> for ApiError {
             } => {
                 let mut e = ApiError::new(
                     StatusCode::CONFLICT,
-                    if status == "needs_reauth" {
+                    if *status == ConnectionStatus::NeedsReauth {
                         "connection_needs_reauth"
                     } else {
                         "connection_unusable"
@@ -188,6 +189,9 @@ impl From<Error> for ApiError {
                 e.reason_code = Some(reason_code.clone());
                 e.retry_after = Some(retry_after_secs.unwrap_or(1));
                 e
+            }
+            Error::InvalidState => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_state", err.to_string())
             }
             Error::OAuthAppMissing(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -16,8 +16,10 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
+use super::problems::{OperatorOnly, RoleNotAllowed, Unauthenticated};
 use super::views::Problem;
-use crate::models::{ProviderSlug, TenantId, connect_session};
+use crate::models::connect_session::{self, SessionStatus};
+use crate::models::{ProviderSlug, TenantId};
 use crate::repositories::oauth_apps::{self, OAuthAppInput, OAuthAppSummary};
 use crate::services::connect::{self, CallbackParams, NewSession};
 
@@ -51,7 +53,21 @@ fn app_view(state: &AppState, app: OAuthAppSummary) -> OAuthAppView {
     }
 }
 
-#[utoipa::path(operation_id = "set_oauth_app", put, path = "/v1/oauth-apps/{provider}", tag = "oauth", params(("provider" = String, Path, description = "Provider slug")), request_body = SetOAuthApp, responses((status = 200, body = OAuthAppView), (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Operators only", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "set_oauth_app",
+    put,
+    path = "/v1/oauth-apps/{provider}",
+    tag = "oauth",
+    params(("provider" = String, Path, description = "Provider slug")),
+    request_body = SetOAuthApp,
+    responses(
+        (status = 200, body = OAuthAppView),
+        OperatorOnly,
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn set_app(
     State(state): State<AppState>,
     principal: Principal,
@@ -73,7 +89,17 @@ pub async fn set_app(
     Ok(Json(app_view(&state, app)))
 }
 
-#[utoipa::path(operation_id = "list_oauth_apps", get, path = "/v1/oauth-apps", tag = "oauth", responses((status = 200, body = Vec<OAuthAppView>), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Operators only", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "list_oauth_apps",
+    get,
+    path = "/v1/oauth-apps",
+    tag = "oauth",
+    responses(
+        (status = 200, body = Vec<OAuthAppView>),
+        OperatorOnly,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list_apps(
     State(state): State<AppState>,
     principal: Principal,
@@ -85,7 +111,19 @@ pub async fn list_apps(
     ))
 }
 
-#[utoipa::path(operation_id = "get_oauth_app", get, path = "/v1/oauth-apps/{provider}", tag = "oauth", params(("provider" = String, Path, description = "Provider slug")), responses((status = 200, body = OAuthAppView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Operators only", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No app for this provider", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "get_oauth_app",
+    get,
+    path = "/v1/oauth-apps/{provider}",
+    tag = "oauth",
+    params(("provider" = String, Path, description = "Provider slug")),
+    responses(
+        (status = 200, body = OAuthAppView),
+        OperatorOnly,
+        (status = 404, description = "No app for this provider", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn get_app(
     State(state): State<AppState>,
     principal: Principal,
@@ -98,7 +136,19 @@ pub async fn get_app(
     Ok(Json(app_view(&state, app.into())))
 }
 
-#[utoipa::path(operation_id = "delete_oauth_app", delete, path = "/v1/oauth-apps/{provider}", tag = "oauth", params(("provider" = String, Path, description = "Provider slug")), responses((status = 204, description = "Deleted"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Operators only", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No app for this provider", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "delete_oauth_app",
+    delete,
+    path = "/v1/oauth-apps/{provider}",
+    tag = "oauth",
+    params(("provider" = String, Path, description = "Provider slug")),
+    responses(
+        (status = 204, description = "Deleted"),
+        OperatorOnly,
+        (status = 404, description = "No app for this provider", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn delete_app(
     State(state): State<AppState>,
     principal: Principal,
@@ -135,8 +185,7 @@ pub struct ConnectSessionView {
     return_url: String,
     scopes: Vec<String>,
     end_user_label: Option<String>,
-    /// `created`, `started`, `exchanging`, `completed` or `failed`.
-    status: String,
+    status: SessionStatus,
     connection_id: Option<Uuid>,
     error_code: Option<String>,
     expires_at: DateTime<Utc>,
@@ -171,14 +220,29 @@ pub struct CreatedConnectSessionView {
     connect_url: String,
 }
 
-#[utoipa::path(operation_id = "create_connect_session", post, path = "/v1/tenants/{tenant_id}/connect-sessions", tag = "oauth", params(("tenant_id" = Uuid, Path, description = "Tenant id")), request_body = CreateConnectSession, responses((status = 201, body = CreatedConnectSessionView), (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown tenant", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed (return_url not allowed, oauth_app_missing, …)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "create_connect_session",
+    post,
+    path = "/v1/tenants/{tenant_id}/connect-sessions",
+    tag = "oauth",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    request_body = CreateConnectSession,
+    responses(
+        (status = 201, body = CreatedConnectSessionView),
+        Unauthenticated,
+        RoleNotAllowed,
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed (return_url not allowed, oauth_app_missing, …)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn create_session(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath(tenant): ApiPath<Uuid>,
+    ApiPath(tenant): ApiPath<TenantId>,
     ApiJson(body): ApiJson<CreateConnectSession>,
 ) -> ApiResult<(StatusCode, Json<CreatedConnectSessionView>)> {
-    let tenant = TenantId::from_uuid(tenant);
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
     let created = connect::create_session(
         &state.db,
@@ -201,13 +265,25 @@ pub async fn create_session(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[utoipa::path(operation_id = "get_connect_session", get, path = "/v1/tenants/{tenant_id}/connect-sessions/{session_id}", tag = "oauth", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("session_id" = Uuid, Path, description = "Connect session id")), responses((status = 200, body = ConnectSessionView), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown session (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "get_connect_session",
+    get,
+    path = "/v1/tenants/{tenant_id}/connect-sessions/{session_id}",
+    tag = "oauth",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("session_id" = Uuid, Path, description = "Connect session id")),
+    responses(
+        (status = 200, body = ConnectSessionView),
+        Unauthenticated,
+        RoleNotAllowed,
+        (status = 404, description = "Unknown session (or another tenant's)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn get_session(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((tenant, id)): ApiPath<(TenantId, Uuid)>,
 ) -> ApiResult<Json<ConnectSessionView>> {
-    let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Read).await?;
     let session = connect::get_session(&state.db, tenant, id)
         .await?
@@ -232,7 +308,17 @@ fn redirect(url: url::Url) -> Response {
     response
 }
 
-#[utoipa::path(operation_id = "open_connect_link", get, path = "/connect/{token}", tag = "oauth", params(("token" = String, Path, description = "The connect session's token")), responses((status = 303, description = "To the provider's consent page, or back to the app with an error"), (status = 404, description = "Unknown link", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    operation_id = "open_connect_link",
+    get,
+    path = "/connect/{token}",
+    tag = "oauth",
+    params(("token" = String, Path, description = "The connect session's token")),
+    responses(
+        (status = 303, description = "To the provider's consent page, or back to the app with an error"),
+        (status = 404, description = "Unknown link", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn open_link(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
@@ -241,7 +327,17 @@ pub async fn open_link(
     Ok(redirect(next))
 }
 
-#[utoipa::path(operation_id = "oauth_callback", get, path = "/oauth/callback/{provider}", tag = "oauth", params(("provider" = String, Path, description = "Provider slug")), responses((status = 303, description = "Back to the app, with connection_id or error"), (status = 400, description = "The state names no connect session", body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(
+    operation_id = "oauth_callback",
+    get,
+    path = "/oauth/callback/{provider}",
+    tag = "oauth",
+    params(("provider" = String, Path, description = "Provider slug")),
+    responses(
+        (status = 303, description = "Back to the app, with connection_id or error"),
+        (status = 400, description = "The state names no connect session", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn callback(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
@@ -255,14 +351,6 @@ pub async fn callback(
         &provider,
         params,
     )
-    .await
-    .map_err(|err| match err {
-        crate::error::Error::Invalid { field: "state", .. } => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_state",
-            "the state names no connect session of this service",
-        ),
-        other => other.into(),
-    })?;
+    .await?;
     Ok(redirect(next))
 }

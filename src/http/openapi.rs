@@ -40,6 +40,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         views::Page<views::ConnectionView>, views::Page<views::ActivityView>, views::Page<views::IntegrationView>,
         tenants::CreateTenant, tenants::CreateKey, connections::CreateConnection,
         connections::UpdateConnection, Credential, CredentialKind, ConnectionStatus,
+        crate::models::connect_session::SessionStatus,
         HealthStatus, Role, Action, AuthMode, HealthCheck,
         oauth::SetOAuthApp, oauth::OAuthAppView, oauth::CreateConnectSession,
         oauth::ConnectSessionView, oauth::CreatedConnectSessionView,

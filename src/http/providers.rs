@@ -7,11 +7,24 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
-use super::views::{Page, Problem, ProviderUpsertBody, ProviderView};
+use super::problems::{BodyProblems, Malformed, ReadProblems, RoleNotAllowed, Unauthenticated};
+use super::views::{Page, ProviderUpsertBody, ProviderView};
 use crate::models::ProviderSlug;
 use crate::repositories::providers::{self, ProviderUpsert};
 
-#[utoipa::path(operation_id = "list_providers", get, path = "/v1/providers", tag = "providers", responses((status = 200, body = Page<ProviderView>), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "list_providers",
+    get,
+    path = "/v1/providers",
+    tag = "providers",
+    responses(
+        (status = 200, body = Page<ProviderView>),
+        Unauthenticated,
+        Malformed,
+        RoleNotAllowed,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     _principal: Principal,
@@ -27,7 +40,18 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(operation_id = "get_provider", get, path = "/v1/providers/{slug}", tag = "providers", params(("slug" = String, Path, description = "Provider slug")), responses((status = 200, body = ProviderView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "get_provider",
+    get,
+    path = "/v1/providers/{slug}",
+    tag = "providers",
+    params(("slug" = String, Path, description = "Provider slug")),
+    responses(
+        (status = 200, body = ProviderView),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     _principal: Principal,
@@ -42,7 +66,22 @@ pub async fn get(
 
 /// `PUT /v1/providers/{slug}`: the body is a catalog entry; its slug, if given, must
 /// match the path.
-#[utoipa::path(operation_id = "upsert_provider", put, path = "/v1/providers/{slug}", tag = "providers", params(("slug" = String, Path, description = "Provider slug")), request_body = ProviderUpsertBody, responses((status = 200, body = ProviderView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "upsert_provider",
+    put,
+    path = "/v1/providers/{slug}",
+    tag = "providers",
+    params(("slug" = String, Path, description = "Provider slug")),
+    request_body = ProviderUpsertBody,
+    responses(
+        (status = 200, body = ProviderView),
+        BodyProblems,
+        Unauthenticated,
+        Malformed,
+        RoleNotAllowed,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn upsert(
     State(state): State<AppState>,
     principal: Principal,

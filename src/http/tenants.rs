@@ -10,7 +10,10 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
-use super::views::{ApiKeyView, CreatedApiKeyView, Page, Problem, TenantView};
+use super::problems::{
+    BodyProblems, Malformed, ReadProblems, RoleNotAllowed, Unauthenticated, WriteProblems,
+};
+use super::views::{ApiKeyView, CreatedApiKeyView, Page, TenantView};
 use crate::models::TenantId;
 use crate::models::api_key::Role;
 use crate::repositories::{api_keys, tenants};
@@ -22,7 +25,21 @@ pub struct CreateTenant {
     name: String,
 }
 
-#[utoipa::path(operation_id = "create_tenant", post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, responses((status = 201, body = TenantView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "create_tenant",
+    post,
+    path = "/v1/tenants",
+    tag = "tenants",
+    request_body = CreateTenant,
+    responses(
+        (status = 201, body = TenantView),
+        BodyProblems,
+        Unauthenticated,
+        Malformed,
+        RoleNotAllowed,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -33,7 +50,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
-#[utoipa::path(operation_id = "list_tenants", get, path = "/v1/tenants", tag = "tenants", responses((status = 200, body = Page<TenantView>), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "list_tenants",
+    get,
+    path = "/v1/tenants",
+    tag = "tenants",
+    responses(
+        (status = 200, body = Page<TenantView>),
+        Unauthenticated,
+        Malformed,
+        RoleNotAllowed,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -50,13 +79,23 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(operation_id = "get_tenant", get, path = "/v1/tenants/{tenant_id}", tag = "tenants", params(("tenant_id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = TenantView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "get_tenant",
+    get,
+    path = "/v1/tenants/{tenant_id}",
+    tag = "tenants",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    responses(
+        (status = 200, body = TenantView),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath(tenant): ApiPath<Uuid>,
+    ApiPath(tenant): ApiPath<TenantId>,
 ) -> ApiResult<Json<TenantView>> {
-    let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Read).await?;
     let found = tenants::get(&state.db, tenant)
         .await?
@@ -85,14 +124,25 @@ fn created(key: api_keys::NewApiKey) -> (StatusCode, Json<CreatedApiKeyView>) {
     )
 }
 
-#[utoipa::path(operation_id = "create_tenant_key", post, path = "/v1/tenants/{tenant_id}/api-keys", tag = "api-keys", params(("tenant_id" = Uuid, Path, description = "Tenant id")), request_body = CreateKey, responses((status = 201, body = CreatedApiKeyView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "create_tenant_key",
+    post,
+    path = "/v1/tenants/{tenant_id}/api-keys",
+    tag = "api-keys",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    request_body = CreateKey,
+    responses(
+        (status = 201, body = CreatedApiKeyView),
+        WriteProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn create_tenant_key(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath(tenant): ApiPath<Uuid>,
+    ApiPath(tenant): ApiPath<TenantId>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKeyView>)> {
-    let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Admin).await?;
     let role = match body.role.as_deref().map(Role::parse) {
         Some(Some(role @ (Role::Admin | Role::Service | Role::Viewer))) => role,
@@ -108,13 +158,23 @@ pub async fn create_tenant_key(
     Ok(created(key))
 }
 
-#[utoipa::path(operation_id = "list_tenant_keys", get, path = "/v1/tenants/{tenant_id}/api-keys", tag = "api-keys", params(("tenant_id" = Uuid, Path, description = "Tenant id")), responses((status = 200, body = Page<ApiKeyView>), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "list_tenant_keys",
+    get,
+    path = "/v1/tenants/{tenant_id}/api-keys",
+    tag = "api-keys",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    responses(
+        (status = 200, body = Page<ApiKeyView>),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list_tenant_keys(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath(tenant): ApiPath<Uuid>,
+    ApiPath(tenant): ApiPath<TenantId>,
 ) -> ApiResult<Json<Page<ApiKeyView>>> {
-    let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Admin).await?;
     let items = api_keys::list(&state.db, Some(tenant))
         .await?
@@ -127,19 +187,43 @@ pub async fn list_tenant_keys(
     }))
 }
 
-#[utoipa::path(operation_id = "revoke_tenant_key", delete, path = "/v1/tenants/{tenant_id}/api-keys/{key_id}", tag = "api-keys", params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("key_id" = Uuid, Path, description = "API key id")), responses((status = 204, description = "Revoked"), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "revoke_tenant_key",
+    delete,
+    path = "/v1/tenants/{tenant_id}/api-keys/{key_id}",
+    tag = "api-keys",
+    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("key_id" = Uuid, Path, description = "API key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn revoke_tenant_key(
     State(state): State<AppState>,
     principal: Principal,
-    ApiPath((tenant, key)): ApiPath<(Uuid, Uuid)>,
+    ApiPath((tenant, key)): ApiPath<(TenantId, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = TenantId::from_uuid(tenant);
     principal.authorize(&state, tenant, Need::Admin).await?;
     api_keys::revoke(&state.db, Some(tenant), key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(operation_id = "create_operator_key", post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateKey, responses((status = 201, body = CreatedApiKeyView), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body larger than 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "create_operator_key",
+    post,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    request_body = CreateKey,
+    responses(
+        (status = 201, body = CreatedApiKeyView),
+        BodyProblems,
+        Unauthenticated,
+        Malformed,
+        RoleNotAllowed,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn create_operator_key(
     State(state): State<AppState>,
     principal: Principal,
@@ -156,7 +240,19 @@ pub async fn create_operator_key(
     Ok(created(key))
 }
 
-#[utoipa::path(operation_id = "list_operator_keys", get, path = "/v1/api-keys", tag = "api-keys", responses((status = 200, body = Page<ApiKeyView>), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "list_operator_keys",
+    get,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    responses(
+        (status = 200, body = Page<ApiKeyView>),
+        Unauthenticated,
+        Malformed,
+        RoleNotAllowed,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list_operator_keys(
     State(state): State<AppState>,
     principal: Principal,
@@ -173,7 +269,18 @@ pub async fn list_operator_keys(
     }))
 }
 
-#[utoipa::path(operation_id = "revoke_operator_key", delete, path = "/v1/api-keys/{key_id}", tag = "api-keys", params(("key_id" = Uuid, Path, description = "API key id")), responses((status = 204, description = "Revoked"), (status = 400, description = "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Unauthenticated", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Role not allowed", body = Problem, content_type = "application/problem+json"), (status = 404, description = "Unknown resource (or another tenant's)", body = Problem, content_type = "application/problem+json")), security(("api_key" = [])))]
+#[utoipa::path(
+    operation_id = "revoke_operator_key",
+    delete,
+    path = "/v1/api-keys/{key_id}",
+    tag = "api-keys",
+    params(("key_id" = Uuid, Path, description = "API key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        ReadProblems,
+    ),
+    security(("api_key" = []))
+)]
 pub async fn revoke_operator_key(
     State(state): State<AppState>,
     principal: Principal,

@@ -6,6 +6,39 @@ use sea_orm::entity::prelude::*;
 
 use super::json::StringList;
 
+/// Where a connect session is. Each step is a compare-and-swap from the one before:
+/// `created` → `started` → `exchanging` → `completed`, or `failed` from any of the first
+/// three.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// The link was made and not opened yet.
+    #[sea_orm(string_value = "created")]
+    Created,
+    /// The end user was sent to the provider with a state and a PKCE verifier.
+    #[sea_orm(string_value = "started")]
+    Started,
+    /// The state was consumed; the code is being exchanged.
+    #[sea_orm(string_value = "exchanging")]
+    Exchanging,
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
 #[derive(Clone, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "connect_sessions")]
 pub struct Model {
@@ -20,8 +53,7 @@ pub struct Model {
     pub return_url: String,
     pub scopes: StringList,
     pub end_user_label: Option<String>,
-    /// `created`, `started`, `exchanging`, `completed` or `failed`.
-    pub status: String,
+    pub status: SessionStatus,
     pub connection_id: Option<Uuid>,
     pub error_code: Option<String>,
     pub actor_key_id: Option<Uuid>,

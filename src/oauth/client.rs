@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
@@ -69,6 +70,15 @@ pub struct TokenSet {
     pub expires_in: Option<i64>,
     pub scope: Option<String>,
     pub fields: serde_json::Value,
+}
+
+impl TokenSet {
+    /// When the access token expires, from `expires_in` counted from `now` (a negative
+    /// lifetime counts as none left).
+    pub fn expires_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.expires_in
+            .map(|s| now + chrono::TimeDelta::seconds(Ord::max(s, 0)))
+    }
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -323,7 +333,7 @@ pub fn lookup_id(json: &serde_json::Value, path: &str) -> Option<String> {
 }
 
 fn short(s: &str) -> String {
-    crate::repositories::connections::sanitize_message(s, 300)
+    crate::sanitize::message(s, 300)
 }
 
 fn classify(

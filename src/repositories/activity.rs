@@ -10,7 +10,7 @@ use super::page::{self, Page, PageResult, Position};
 use crate::error::Result;
 use crate::models::TenantId;
 use crate::models::activity::{self, Action};
-use crate::tenancy::TenantScope;
+use crate::tenancy::{self, TenantScope};
 
 /// Who did it: the API key (or `None` for the CLI), with its name copied in so the
 /// entry stays readable after the key is revoked.
@@ -44,7 +44,6 @@ pub async fn record<C: TenantScope>(
     actor: &Actor,
     entry: Entry<'_>,
 ) -> Result<activity::Model> {
-    let db = db.enter(tenant, true).await?;
     let row = activity::ActiveModel {
         id: Set(Uuid::new_v4()),
         tenant_id: Set(tenant.as_uuid()),
@@ -55,11 +54,8 @@ pub async fn record<C: TenantScope>(
         actor_name: Set(actor.name.clone()),
         details: Set(entry.details),
         created_at: Set(super::now()),
-    }
-    .insert(&db)
-    .await?;
-    db.finish().await?;
-    Ok(row)
+    };
+    tenancy::write(db, tenant, async |db| Ok(row.insert(db).await?)).await
 }
 
 /// Filters of the activity list.
@@ -76,7 +72,6 @@ pub async fn list<C: TenantScope>(
     filter: Filter,
     page: Page,
 ) -> Result<PageResult<activity::Model>> {
-    let db = db.enter(tenant, false).await?;
     let limit = page.effective_limit();
     let mut query =
         activity::Entity::find().filter(activity::Column::TenantId.eq(tenant.as_uuid()));
@@ -96,13 +91,11 @@ pub async fn list<C: TenantScope>(
                     .and(activity::Column::Id.lt(after.id))),
         );
     }
-    let items = query
+    let query = query
         .order_by_desc(activity::Column::CreatedAt)
         .order_by_desc(activity::Column::Id)
-        .limit(limit + 1)
-        .all(&db)
-        .await?;
-    db.finish().await?;
+        .limit(limit + 1);
+    let items = tenancy::read(db, tenant, async |db| query.all(db).await).await?;
     Ok(page::finish(items, limit, |a| Position {
         created_at: a.created_at,
         id: a.id,

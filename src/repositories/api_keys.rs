@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::models::api_key::{self, Role};
 use crate::models::ids::parse_name;
 use crate::models::{TenantId, operator_key, tenant};
-use crate::tenancy::TenantScope;
+use crate::tenancy::{self, TenantScope};
 
 pub const KEY_PREFIX: &str = "cv_";
 
@@ -75,14 +75,6 @@ pub async fn create<C: TenantScope>(
             secret,
         });
     };
-    let db = db.enter(tenant, true).await?;
-    if tenant::Entity::find_by_id(tenant.as_uuid())
-        .one(&db)
-        .await?
-        .is_none()
-    {
-        return Err(Error::UnknownTenant(tenant.as_uuid()));
-    }
     let key = api_key::ActiveModel {
         id: Set(id),
         tenant_id: Set(Some(tenant.as_uuid())),
@@ -92,10 +84,18 @@ pub async fn create<C: TenantScope>(
         secret_hash: Set(secret_hash),
         created_at: Set(created_at),
         revoked_at: Set(None),
-    }
-    .insert(&db)
+    };
+    let key = tenancy::write(db, tenant, async |db| {
+        if tenant::Entity::find_by_id(tenant.as_uuid())
+            .one(db)
+            .await?
+            .is_none()
+        {
+            return Err(Error::UnknownTenant(tenant.as_uuid()));
+        }
+        Ok(key.insert(db).await?)
+    })
     .await?;
-    db.finish().await?;
     Ok(NewApiKey { key, secret })
 }
 
@@ -161,15 +161,11 @@ pub async fn list<C: TenantScope>(db: &C, tenant: Option<TenantId>) -> Result<Ve
             .map(Into::into)
             .collect());
     };
-    let db = db.enter(tenant, false).await?;
-    let keys = api_key::Entity::find()
+    let query = api_key::Entity::find()
         .filter(api_key::Column::TenantId.eq(tenant.as_uuid()))
         .order_by_asc(api_key::Column::CreatedAt)
-        .order_by_asc(api_key::Column::Id)
-        .all(&db)
-        .await?;
-    db.finish().await?;
-    Ok(keys)
+        .order_by_asc(api_key::Column::Id);
+    tenancy::read(db, tenant, async |db| Ok(query.all(db).await?)).await
 }
 
 /// Revokes a key of `tenant` (or an operator key, for `None`). `NotFound` when there is
@@ -186,17 +182,14 @@ pub async fn revoke<C: TenantScope>(db: &C, tenant: Option<TenantId>, id: Uuid) 
                 .rows_affected
         }
         Some(t) => {
-            let db = db.enter(t, true).await?;
-            let n = api_key::Entity::update_many()
+            let update = api_key::Entity::update_many()
                 .col_expr(api_key::Column::RevokedAt, Expr::val(super::now()))
                 .filter(api_key::Column::Id.eq(id))
                 .filter(api_key::Column::TenantId.eq(t.as_uuid()))
-                .filter(api_key::Column::RevokedAt.is_null())
-                .exec(&db)
+                .filter(api_key::Column::RevokedAt.is_null());
+            tenancy::write(db, t, async |db| update.exec(db).await)
                 .await?
-                .rows_affected;
-            db.finish().await?;
-            n
+                .rows_affected
         }
     };
     if revoked == 0 {

@@ -15,7 +15,8 @@ use crate::models::connection::{self, ConnectionStatus, HealthStatus};
 use crate::models::ids::parse_name;
 use crate::models::json::StringList;
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId, provider, tenant};
-use crate::tenancy::TenantScope;
+use crate::sanitize;
+use crate::tenancy::{self, Scoped, TenantScope};
 
 pub const DISPLAY_NAME_MAX_LEN: usize = 200;
 pub const ERROR_MESSAGE_MAX_LEN: usize = 1000;
@@ -110,87 +111,7 @@ fn check_error(error: &ConnectionError) -> Result<String> {
             "use 1 to 64 characters of a-z, 0-9 and '_'",
         ));
     }
-    Ok(sanitize_message(&error.message, ERROR_MESSAGE_MAX_LEN))
-}
-
-/// A message fit to store and show: single line, at most `max` characters, and with
-/// anything that looks like a credential taken out (provider errors sometimes echo
-/// the request).
-pub fn sanitize_message(message: &str, max: usize) -> String {
-    let one_line: String = message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    redact_secrets(&one_line)
-}
-
-/// Names after which a value is a secret, in `name=value`, `name: value` or JSON form.
-const SECRET_NAMES: [&str; 9] = [
-    "access_token",
-    "refresh_token",
-    "client_secret",
-    "password",
-    "api_key",
-    "apikey",
-    "token",
-    "secret",
-    "authorization",
-];
-
-/// Replaces bearer tokens, values of secret-named parameters, and long opaque strings
-/// (20+ characters of letters, digits and `_-./+=`) with `[redacted]`.
-pub fn redact_secrets(message: &str) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut redact_next = false;
-    for word in message.split(' ') {
-        let lower = word.to_ascii_lowercase();
-        if lower == "bearer" || lower == "basic" {
-            out.push(word.to_owned());
-            redact_next = true;
-            continue;
-        }
-        if redact_next && !word.is_empty() {
-            out.push("[redacted]".to_owned());
-            redact_next = false;
-            continue;
-        }
-        // name=value / "name":"value" / name: value
-        let mut redacted = None;
-        for name in SECRET_NAMES {
-            if let Some(pos) = lower.find(name) {
-                let rest = &word[pos + name.len()..];
-                let rest_trimmed = rest.trim_start_matches(['"', '\'']);
-                if let Some(value) = rest_trimmed.strip_prefix(['=', ':']) {
-                    let value = value.trim_start_matches(['"', '\'']);
-                    if value.is_empty() {
-                        redact_next = true;
-                        redacted = Some(word.to_owned());
-                    } else {
-                        redacted = Some(format!("{}[redacted]", &word[..word.len() - value.len()]));
-                    }
-                    break;
-                }
-            }
-        }
-        if let Some(w) = redacted {
-            out.push(w);
-            continue;
-        }
-        let opaque = word.len() >= 20
-            && Uuid::parse_str(word).is_err()
-            && word.chars().any(|c| c.is_ascii_digit())
-            && word.chars().any(|c| c.is_ascii_alphabetic())
-            && word
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-./+=".contains(c));
-        out.push(if opaque {
-            "[redacted]".to_owned()
-        } else {
-            word.to_owned()
-        });
-    }
-    out.join(" ")
+    Ok(sanitize::message(&error.message, ERROR_MESSAGE_MAX_LEN))
 }
 
 /// Creates a connection in `tenant`. The first connection of a tenant to a provider
@@ -209,16 +130,27 @@ pub async fn create<C: TenantScope>(
     check_metadata(&input.metadata)?;
     check_scopes("scopes_granted", &input.scopes_granted)?;
 
-    let txn = db.enter(tenant, true).await?;
+    tenancy::write(db, tenant, async |txn| {
+        insert(txn, tenant, input, display_name).await
+    })
+    .await
+}
+
+async fn insert(
+    txn: &Scoped<'_>,
+    tenant: TenantId,
+    input: NewConnection,
+    display_name: Option<String>,
+) -> Result<connection::Model> {
     if tenant::Entity::find_by_id(tenant.as_uuid())
-        .one(&txn)
+        .one(txn)
         .await?
         .is_none()
     {
         return Err(Error::UnknownTenant(tenant.as_uuid()));
     }
     if provider::Entity::find_by_id(input.provider.as_str())
-        .one(&txn)
+        .one(txn)
         .await?
         .is_none()
     {
@@ -251,7 +183,7 @@ pub async fn create<C: TenantScope>(
         refresh_failures: Set(0),
     };
     if let Err(err) = connection::Entity::insert(row)
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await
     {
         return Err(if is_unique_violation(&err) {
@@ -288,12 +220,10 @@ pub async fn create<C: TenantScope>(
         Err(err) => return Err(err.into()),
     }
 
-    let created = connection::Entity::find_by_id(id)
-        .one(&txn)
+    connection::Entity::find_by_id(id)
+        .one(txn)
         .await?
-        .ok_or(Error::NotFound("connection"))?;
-    txn.finish().await?;
-    Ok(created)
+        .ok_or(Error::NotFound("connection"))
 }
 
 fn scoped(tenant: TenantId) -> sea_orm::Select<connection::Entity> {
@@ -306,13 +236,8 @@ pub async fn get_by_id<C: TenantScope>(
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<Option<connection::Model>> {
-    let db = db.enter(tenant, false).await?;
-    let found = scoped(tenant)
-        .filter(connection::Column::Id.eq(id.as_uuid()))
-        .one(&db)
-        .await?;
-    db.finish().await?;
-    Ok(found)
+    let query = scoped(tenant).filter(connection::Column::Id.eq(id.as_uuid()));
+    tenancy::read(db, tenant, async |db| Ok(query.one(db).await?)).await
 }
 
 /// The tenant's connection, locked for the rest of the transaction (`FOR UPDATE` on
@@ -322,15 +247,13 @@ pub async fn lock<C: TenantScope>(
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    let db = db.enter(tenant, true).await?;
-    let row = scoped(tenant)
+    let query = scoped(tenant)
         .filter(connection::Column::Id.eq(id.as_uuid()))
-        .lock_exclusive()
-        .one(&db)
-        .await?
-        .ok_or(Error::NotFound("connection"))?;
-    db.finish().await?;
-    Ok(row)
+        .lock_exclusive();
+    tenancy::write(db, tenant, async |db| {
+        query.one(db).await?.ok_or(Error::NotFound("connection"))
+    })
+    .await
 }
 
 /// The tenant's connection to this external account of this provider, if any.
@@ -340,14 +263,10 @@ pub async fn find_by_unique<C: TenantScope>(
     provider: &ProviderSlug,
     external_id: &ExternalId,
 ) -> Result<Option<connection::Model>> {
-    let db = db.enter(tenant, false).await?;
-    let found = scoped(tenant)
+    let query = scoped(tenant)
         .filter(connection::Column::ProviderSlug.eq(provider.as_str()))
-        .filter(connection::Column::ExternalId.eq(external_id.as_str()))
-        .one(&db)
-        .await?;
-    db.finish().await?;
-    Ok(found)
+        .filter(connection::Column::ExternalId.eq(external_id.as_str()));
+    tenancy::read(db, tenant, async |db| Ok(query.one(db).await?)).await
 }
 
 /// Filters of a connection listing; `None` matches everything.
@@ -379,7 +298,6 @@ pub async fn list<C: TenantScope>(
     filter: &ConnectionFilter,
     page: Page,
 ) -> Result<PageResult<connection::Model>> {
-    let db = db.enter(tenant, false).await?;
     let limit = page.effective_limit();
     let mut query = scoped(tenant);
     if let Some(provider) = &filter.provider {
@@ -401,13 +319,11 @@ pub async fn list<C: TenantScope>(
                     .and(connection::Column::Id.gt(after.id))),
         );
     }
-    let items = query
+    let query = query
         .order_by_asc(connection::Column::CreatedAt)
         .order_by_asc(connection::Column::Id)
-        .limit(limit + 1)
-        .all(&db)
-        .await?;
-    db.finish().await?;
+        .limit(limit + 1);
+    let items = tenancy::read(db, tenant, async |db| query.all(db).await).await?;
     Ok(page::finish(items, limit, |c| Position {
         created_at: c.created_at,
         id: c.id,
@@ -419,29 +335,20 @@ pub async fn count_by_provider<C: TenantScope>(
     db: &C,
     tenant: TenantId,
 ) -> Result<Vec<(String, i64)>> {
-    let db = db.enter(tenant, false).await?;
-    let counts = scoped(tenant)
+    let query = scoped(tenant)
         .filter(connection::Column::Status.ne(ConnectionStatus::Revoked))
         .select_only()
         .column(connection::Column::ProviderSlug)
         .column_as(connection::Column::Id.count(), "n")
         .group_by(connection::Column::ProviderSlug)
-        .into_tuple()
-        .all(&db)
-        .await?;
-    db.finish().await?;
-    Ok(counts)
+        .into_tuple();
+    tenancy::read(db, tenant, async |db| Ok(query.all(db).await?)).await
 }
 
 /// The tenant's default connection of each provider that has one.
 pub async fn defaults<C: TenantScope>(db: &C, tenant: TenantId) -> Result<Vec<connection::Model>> {
-    let db = db.enter(tenant, false).await?;
-    let rows = scoped(tenant)
-        .filter(connection::Column::IsDefault.eq(true))
-        .all(&db)
-        .await?;
-    db.finish().await?;
-    Ok(rows)
+    let query = scoped(tenant).filter(connection::Column::IsDefault.eq(true));
+    tenancy::read(db, tenant, async |db| Ok(query.all(db).await?)).await
 }
 
 /// A change of a connection's descriptive fields. `display_name: Some(None)` clears it.
@@ -460,10 +367,6 @@ pub async fn update_details<C: TenantScope>(
     id: ConnectionId,
     patch: DetailsPatch,
 ) -> Result<(connection::Model, connection::Model)> {
-    let db = db.enter(tenant, true).await?;
-    let before = get_by_id(&db, tenant, id)
-        .await?
-        .ok_or(Error::NotFound("connection"))?;
     let mut row = connection::ActiveModel {
         updated_at: Set(super::now()),
         ..Default::default()
@@ -482,9 +385,14 @@ pub async fn update_details<C: TenantScope>(
     if let Some(status) = patch.status {
         row.status = Set(status);
     }
-    let after = update_one(&db, tenant, id, connection::Entity::update_many().set(row)).await?;
-    db.finish().await?;
-    Ok((before, after))
+    tenancy::write(db, tenant, async |db| {
+        let before = get_by_id(db, tenant, id)
+            .await?
+            .ok_or(Error::NotFound("connection"))?;
+        let after = update_one(db, tenant, id, connection::Entity::update_many().set(row)).await?;
+        Ok((before, after))
+    })
+    .await
 }
 
 /// Marks the connection revoked and no longer the default; returns the updated row.
@@ -511,17 +419,18 @@ pub async fn delete<C: TenantScope>(
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    let db = db.enter(tenant, true).await?;
-    let row = get_by_id(&db, tenant, id)
-        .await?
-        .ok_or(Error::NotFound("connection"))?;
-    connection::Entity::delete_many()
-        .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(connection::Column::Id.eq(id.as_uuid()))
-        .exec(&db)
-        .await?;
-    db.finish().await?;
-    Ok(row)
+    tenancy::write(db, tenant, async |db| {
+        let row = get_by_id(db, tenant, id)
+            .await?
+            .ok_or(Error::NotFound("connection"))?;
+        connection::Entity::delete_many()
+            .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(connection::Column::Id.eq(id.as_uuid()))
+            .exec(db)
+            .await?;
+        Ok(row)
+    })
+    .await
 }
 
 /// Applies `patch` to the tenant's connection and returns the updated row;
@@ -568,27 +477,6 @@ pub async fn update_tokens_status<C: TenantScope>(
     update_one(db, tenant, id, connection::Entity::update_many().set(row)).await
 }
 
-/// The columns a new token sets: its expiry, renewal time, healthy, no error, no
-/// lease and no back-off. Callers add status or scopes as they apply.
-pub fn tokens_renewed(
-    now: DateTime<Utc>,
-    expires_at: Option<DateTime<Utc>>,
-) -> connection::ActiveModel {
-    connection::ActiveModel {
-        token_expires_at: Set(expires_at),
-        last_refreshed_at: Set(Some(now)),
-        refresh_lease_until: Set(None),
-        refresh_lease_owner: Set(None),
-        refresh_retry_at: Set(None),
-        refresh_failures: Set(0),
-        health_status: Set(HealthStatus::Healthy),
-        last_error_reason_code: Set(None),
-        last_error_message: Set(None),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-}
-
 /// Applies `update` to the tenant's connection `id` and returns the row as updated;
 /// `NotFound` (and no change) when the tenant has no such connection.
 async fn update_one<C: TenantScope>(
@@ -597,17 +485,18 @@ async fn update_one<C: TenantScope>(
     id: ConnectionId,
     update: UpdateMany<connection::Entity>,
 ) -> Result<connection::Model> {
-    let db = db.enter(tenant, true).await?;
-    let row = update
+    let update = update
         .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(connection::Column::Id.eq(id.as_uuid()))
-        .exec_with_returning(&db)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(Error::NotFound("connection"))?;
-    db.finish().await?;
-    Ok(row)
+        .filter(connection::Column::Id.eq(id.as_uuid()));
+    tenancy::write(db, tenant, async |db| {
+        update
+            .exec_with_returning(db)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(Error::NotFound("connection"))
+    })
+    .await
 }
 
 /// Makes the tenant's connection the default for its provider, in one transaction:
@@ -618,8 +507,15 @@ pub async fn make_default<C: TenantScope>(
     tenant: TenantId,
     id: ConnectionId,
 ) -> Result<connection::Model> {
-    let txn = db.enter(tenant, true).await?;
-    let target = get_by_id(&txn, tenant, id)
+    tenancy::write(db, tenant, async |txn| set_default(txn, tenant, id).await).await
+}
+
+async fn set_default(
+    txn: &Scoped<'_>,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<connection::Model> {
+    let target = get_by_id(txn, tenant, id)
         .await?
         .ok_or(Error::NotFound("connection"))?;
     // Lock the whole (tenant, provider) group in id order, so that concurrent calls
@@ -634,7 +530,7 @@ pub async fn make_default<C: TenantScope>(
         .order_by_asc(connection::Column::Id)
         .lock_exclusive()
         .into_tuple()
-        .all(&txn)
+        .all(txn)
         .await?;
     // Checked under the lock: a concurrent disconnect cannot slip in between.
     let Some(&(_, is_default, status)) = group.iter().find(|(gid, _, _)| *gid == target.id) else {
@@ -654,19 +550,17 @@ pub async fn make_default<C: TenantScope>(
             .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
             .filter(connection::Column::ProviderSlug.eq(&target.provider_slug))
             .filter(connection::Column::IsDefault.eq(true))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         connection::Entity::update_many()
             .col_expr(connection::Column::IsDefault, Expr::val(true))
             .col_expr(connection::Column::UpdatedAt, Expr::val(now))
             .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
             .filter(connection::Column::Id.eq(target.id))
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
-    let result = get_by_id(&txn, tenant, id)
+    get_by_id(txn, tenant, id)
         .await?
-        .ok_or(Error::NotFound("connection"))?;
-    txn.finish().await?;
-    Ok(result)
+        .ok_or(Error::NotFound("connection"))
 }

@@ -7,11 +7,14 @@
 
 pub mod activity;
 pub mod api_keys;
+pub mod connect_sessions;
 pub mod connections;
+pub mod credential_secrets;
 pub mod key_usage;
 pub mod oauth_apps;
 pub mod page;
 pub mod providers;
+pub mod refresh_leases;
 pub mod tenants;
 
 pub use page::{Page, PageResult};

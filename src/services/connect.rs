@@ -23,11 +23,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Set,
-    Statement,
-};
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use url::Url;
@@ -36,15 +33,16 @@ use uuid::Uuid;
 use crate::crypto::{Binding, Keyring};
 use crate::error::{Error, Result};
 use crate::models::activity::Action;
+use crate::models::connect_session::{self, SessionStatus};
 use crate::models::connection::ConnectionStatus;
-use crate::models::json::StringList;
-use crate::models::{
-    ConnectionId, ExternalId, ProviderSlug, TenantId, connect_session, connection, tenant,
-};
+use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId};
 use crate::oauth::{self, ClientSecret, Grant, Identity, OAuthProfile, TokenClient, TokenSet};
-use crate::repositories::activity::{self, Actor, Entry};
+use crate::repositories::activity::Actor;
+use crate::repositories::connect_sessions::{self, Transition};
 use crate::repositories::connections::{self as conn_repo, NewConnection};
+use crate::repositories::refresh_leases::{self, Renewal};
 use crate::repositories::{self, oauth_apps};
+use crate::services::activity;
 use crate::services::credentials::{self, Credential};
 use crate::tenancy::{TenantScope, TenantTxn};
 
@@ -198,77 +196,31 @@ pub async fn create_session(
     conn_repo::check_scopes("scopes", &scopes)?;
     let id = Uuid::new_v4();
     let token = SecretString::from(bearer(TOKEN_PREFIX, tenant, id));
-    let now = repositories::now();
-    let expires_at = now + chrono::TimeDelta::from_std(ttl).expect("at most 30 minutes");
-    let txn = TenantTxn::begin_write(db, tenant).await?;
-    if tenant::Entity::find_by_id(tenant.as_uuid())
-        .one(&txn)
-        .await?
-        .is_none()
-    {
-        return Err(Error::UnknownTenant(tenant.as_uuid()));
-    }
-    let session = connect_session::ActiveModel {
-        id: Set(id),
-        tenant_id: Set(tenant.as_uuid()),
-        provider_slug: Set(input.provider.as_str().to_owned()),
-        token_hash: Set(oauth::hash(token.expose_secret())),
-        state_hash: Set(None),
-        verifier_ciphertext: Set(None),
-        verifier_key_id: Set(None),
-        return_url: Set(return_url),
-        scopes: Set(StringList(scopes)),
-        end_user_label: Set(input.end_user_label),
-        status: Set("created".to_owned()),
-        connection_id: Set(None),
-        error_code: Set(None),
-        actor_key_id: Set(actor.key_id),
-        actor_name: Set(Some(actor.name.clone())),
-        expires_at: Set(expires_at),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    let session = connect_session::Entity::insert(session)
-        .exec_with_returning(&txn)
-        .await?;
-    txn.commit().await?;
+    let expires_at =
+        repositories::now() + chrono::TimeDelta::from_std(ttl).expect("at most 30 minutes");
+    let session = connect_sessions::insert(
+        db,
+        tenant,
+        connect_sessions::NewSession {
+            id,
+            provider: input.provider.as_str().to_owned(),
+            token_hash: oauth::hash(token.expose_secret()),
+            return_url,
+            scopes,
+            end_user_label: input.end_user_label,
+            actor_key_id: actor.key_id,
+            actor_name: actor.name.clone(),
+            expires_at,
+        },
+    )
+    .await?;
     Ok(CreatedSession { session, token })
 }
 
 /// Fails every connect session, of every tenant, that expired before it completed,
-/// and erases its PKCE verifier. Returns how many. The background refresher runs it
-/// on each pass.
+/// and erases its PKCE verifier. Returns how many. One of `serve`'s periodic jobs.
 pub async fn expire_sessions(db: &DatabaseConnection) -> Result<u64> {
-    let now = repositories::now();
-    let backend = db.get_database_backend();
-    if backend == DbBackend::Postgres {
-        let row = db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                "SELECT connvault_expire_connect_sessions($1) AS n",
-                [now.into()],
-            ))
-            .await?;
-        let n: i64 = match row {
-            Some(row) => row.try_get("", "n")?,
-            None => 0,
-        };
-        return Ok(u64::try_from(n).unwrap_or(0));
-    }
-    let result = connect_session::Entity::update_many()
-        .set(connect_session::ActiveModel {
-            status: Set("failed".to_owned()),
-            error_code: Set(Some("session_expired".to_owned())),
-            verifier_ciphertext: Set(None),
-            verifier_key_id: Set(None),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .filter(connect_session::Column::ExpiresAt.lt(now))
-        .filter(connect_session::Column::Status.is_in(["created", "started"]))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
+    connect_sessions::expire(db).await
 }
 
 /// The tenant's connect session, or `None`.
@@ -277,14 +229,7 @@ pub async fn get_session<C: TenantScope>(
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<connect_session::Model>> {
-    let scope = db.enter(tenant, false).await?;
-    let found = connect_session::Entity::find()
-        .filter(connect_session::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(connect_session::Column::Id.eq(id))
-        .one(&scope)
-        .await?;
-    scope.finish().await?;
-    Ok(found)
+    connect_sessions::get(db, tenant, id).await
 }
 
 fn back_to_app(session: &connect_session::Model, outcome: &[(&str, &str)]) -> Url {
@@ -299,41 +244,18 @@ fn back_to_app(session: &connect_session::Model, outcome: &[(&str, &str)]) -> Ur
     url
 }
 
-/// Moves the session from `from` to `failed` with `code`; false when it was not in
-/// `from` any more.
-async fn fail<C: TenantScope>(
-    db: &C,
-    session: &connect_session::Model,
-    from: &str,
-    code: &str,
-) -> Result<bool> {
-    let tenant = TenantId::from_uuid(session.tenant_id);
-    let scope = db.enter(tenant, true).await?;
-    let result = connect_session::Entity::update_many()
-        .set(connect_session::ActiveModel {
-            status: Set("failed".to_owned()),
-            error_code: Set(Some(code.to_owned())),
-            verifier_ciphertext: Set(None),
-            verifier_key_id: Set(None),
-            updated_at: Set(repositories::now()),
-            ..Default::default()
-        })
-        .filter(connect_session::Column::TenantId.eq(session.tenant_id))
-        .filter(connect_session::Column::Id.eq(session.id))
-        .filter(connect_session::Column::Status.eq(from))
-        .exec(&scope)
-        .await?;
-    scope.finish().await?;
-    Ok(result.rows_affected == 1)
-}
-
 async fn failed(
     db: &DatabaseConnection,
     session: &connect_session::Model,
-    from: &str,
+    from: SessionStatus,
     code: &str,
 ) -> Result<Url> {
-    fail(db, session, from, code).await?;
+    let fail = Transition::Fail {
+        from,
+        code: code.to_owned(),
+    };
+    connect_sessions::transition(db, TenantId::from_uuid(session.tenant_id), session.id, fail)
+        .await?;
     tracing::info!(session = %session.id, error = code, "connect flow failed");
     Ok(back_to_app(session, &[("error", code)]))
 }
@@ -352,17 +274,17 @@ pub async fn start(
         .await?
         .filter(|s| same_hash(Some(&s.token_hash), token))
         .ok_or(Error::NotFound("connect link"))?;
-    if session.status != "created" {
+    if session.status != SessionStatus::Created {
         return Ok(back_to_app(&session, &[("error", "connect_link_used")]));
     }
     if session.expires_at <= Utc::now() {
-        return failed(db, &session, "created", "session_expired").await;
+        return failed(db, &session, SessionStatus::Created, "session_expired").await;
     }
     let provider = ProviderSlug::parse(&session.provider_slug)?;
     let (profile, app) = match profile_and_app(db, &provider).await {
         Ok(found) => found,
         Err(Error::OAuthAppMissing(_)) => {
-            return failed(db, &session, "created", "oauth_app_missing").await;
+            return failed(db, &session, SessionStatus::Created, "oauth_app_missing").await;
         }
         Err(err) => return Err(err),
     };
@@ -375,23 +297,12 @@ pub async fn start(
             verifier.expose_secret().as_bytes(),
         )
         .await?;
-    let scope = db.enter(tenant, true).await?;
-    let moved = connect_session::Entity::update_many()
-        .set(connect_session::ActiveModel {
-            status: Set("started".to_owned()),
-            state_hash: Set(Some(oauth::hash(&state))),
-            verifier_ciphertext: Set(Some(ciphertext)),
-            verifier_key_id: Set(Some(key_id as i32)),
-            updated_at: Set(repositories::now()),
-            ..Default::default()
-        })
-        .filter(connect_session::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(connect_session::Column::Id.eq(id))
-        .filter(connect_session::Column::Status.eq("created"))
-        .exec(&scope)
-        .await?;
-    scope.finish().await?;
-    if moved.rows_affected != 1 {
+    let start = Transition::Start {
+        state_hash: oauth::hash(&state),
+        verifier_key_id: key_id,
+        verifier_ciphertext: ciphertext,
+    };
+    if !connect_sessions::transition(db, tenant, id, start).await? {
         return Ok(back_to_app(&session, &[("error", "connect_link_used")]));
     }
     let mut url = profile
@@ -428,7 +339,7 @@ const PASSED_ERRORS: [&str; 6] = [
     "temporarily_unavailable",
 ];
 
-/// Handles the provider's redirect. `Err(Invalid state)` when the state names no
+/// Handles the provider's redirect. `Err(InvalidState)` when the state names no
 /// session of this deployment (there is no trustworthy place to send the user).
 pub async fn callback(
     db: &DatabaseConnection,
@@ -438,34 +349,34 @@ pub async fn callback(
     provider: &str,
     params: CallbackParams,
 ) -> Result<Url> {
-    let invalid_state = || Error::invalid("state", "names no connect session");
+    let invalid_state = || Error::InvalidState;
     let state = params.state.as_deref().ok_or_else(invalid_state)?;
     let (tenant, id) = parse_bearer(STATE_PREFIX, state).ok_or_else(invalid_state)?;
     let session = get_session(db, tenant, id)
         .await?
         .filter(|s| same_hash(s.state_hash.as_deref(), state))
         .ok_or_else(invalid_state)?;
-    if session.status != "started" {
+    if session.status != SessionStatus::Started {
         return Ok(back_to_app(&session, &[("error", "state_replayed")]));
     }
     if session.provider_slug != provider {
-        return failed(db, &session, "started", "provider_mismatch").await;
+        return failed(db, &session, SessionStatus::Started, "provider_mismatch").await;
     }
     if session.expires_at <= Utc::now() {
-        return failed(db, &session, "started", "session_expired").await;
+        return failed(db, &session, SessionStatus::Started, "session_expired").await;
     }
     let slug = ProviderSlug::parse(provider)?;
     let (profile, app) = match profile_and_app(db, &slug).await {
         Ok(found) => found,
         Err(Error::OAuthAppMissing(_)) => {
-            return failed(db, &session, "started", "oauth_app_missing").await;
+            return failed(db, &session, SessionStatus::Started, "oauth_app_missing").await;
         }
         Err(err) => return Err(err),
     };
     if let Some(issuer) = &profile.issuer
         && params.iss.as_deref() != Some(issuer.as_str())
     {
-        return failed(db, &session, "started", "issuer_mismatch").await;
+        return failed(db, &session, SessionStatus::Started, "issuer_mismatch").await;
     }
     if let Some(error) = params.error.as_deref() {
         let code = PASSED_ERRORS
@@ -473,13 +384,13 @@ pub async fn callback(
             .find(|e| **e == error)
             .copied()
             .unwrap_or("authorization_failed");
-        return failed(db, &session, "started", code).await;
+        return failed(db, &session, SessionStatus::Started, code).await;
     }
     let Some(code) = params.code.as_deref().filter(|c| !c.is_empty()) else {
-        return failed(db, &session, "started", "missing_code").await;
+        return failed(db, &session, SessionStatus::Started, "missing_code").await;
     };
     let Some(ciphertext) = session.verifier_ciphertext.as_deref() else {
-        return failed(db, &session, "started", "session_invalid").await;
+        return failed(db, &session, SessionStatus::Started, "session_invalid").await;
     };
     let verifier = {
         let plain = keyring
@@ -490,22 +401,7 @@ pub async fn callback(
         )
     };
     // Consume the state before the exchange: a replay finds it gone.
-    let scope = db.enter(tenant, true).await?;
-    let consumed = connect_session::Entity::update_many()
-        .set(connect_session::ActiveModel {
-            status: Set("exchanging".to_owned()),
-            verifier_ciphertext: Set(None),
-            verifier_key_id: Set(None),
-            updated_at: Set(repositories::now()),
-            ..Default::default()
-        })
-        .filter(connect_session::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(connect_session::Column::Id.eq(id))
-        .filter(connect_session::Column::Status.eq("started"))
-        .exec(&scope)
-        .await?;
-    scope.finish().await?;
-    if consumed.rows_affected != 1 {
+    if !connect_sessions::transition(db, tenant, id, Transition::Consume).await? {
         return Ok(back_to_app(&session, &[("error", "state_replayed")]));
     }
 
@@ -531,14 +427,20 @@ pub async fn callback(
         Ok(set) => set,
         Err(err) => {
             tracing::warn!(session = %id, reason = err.message(), "code exchange failed");
-            return failed(db, &session, "exchanging", "token_exchange_failed").await;
+            return failed(
+                db,
+                &session,
+                SessionStatus::Exchanging,
+                "token_exchange_failed",
+            )
+            .await;
         }
     };
     let external = match external_id(tokens, &profile, &app.client_id, &set).await {
         Ok(external) => external,
         Err(reason) => {
             tracing::warn!(session = %id, reason, "external account not found");
-            return failed(db, &session, "exchanging", "identity_failed").await;
+            return failed(db, &session, SessionStatus::Exchanging, "identity_failed").await;
         }
     };
     match complete(db, keyring, &profile, &session, &external, set).await {
@@ -551,7 +453,7 @@ pub async fn callback(
         )),
         Err(err) => {
             tracing::error!(session = %id, error = %err, "storing the new connection failed");
-            failed(db, &session, "exchanging", "connection_failed").await
+            failed(db, &session, SessionStatus::Exchanging, "connection_failed").await
         }
     }
 }
@@ -602,9 +504,7 @@ async fn complete(
         .map(|c| c.connection_id())
         .unwrap_or_else(ConnectionId::new_v4);
     let now = repositories::now();
-    let expires_at: Option<DateTime<Utc>> = set
-        .expires_in
-        .map(|s| now + chrono::TimeDelta::seconds(Ord::max(s, 0)));
+    let expires_at = set.expires_at(now);
     let scopes = match &set.scope {
         Some(scope) => profile.split_scopes(scope),
         None => session.scopes.0.clone(),
@@ -615,37 +515,34 @@ async fn complete(
     };
     let sealed = credentials::seal(keyring, tenant, id, &credential).await?;
     let txn = TenantTxn::begin_write(db, tenant).await?;
-    let reconnected = match conn_repo::find_by_unique(&txn, tenant, &provider, external).await? {
-        Some(row) if row.id == id.as_uuid() => {
-            connection::Entity::update_many()
-                .set(connection::ActiveModel {
-                    status: Set(ConnectionStatus::Active),
-                    scopes_granted: Set(StringList(scopes)),
-                    ..conn_repo::tokens_renewed(now, expires_at)
-                })
-                .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
-                .filter(connection::Column::Id.eq(id.as_uuid()))
-                .exec(&txn)
-                .await?;
-            true
-        }
-        Some(_) => {
-            return Err(Error::DuplicateConnection {
-                provider: provider.to_string(),
-                external_id: external.to_string(),
-            });
-        }
-        None => {
-            let mut input = NewConnection::new(provider.clone(), external.clone());
-            input.id = id;
-            input.status = ConnectionStatus::Active;
-            input.scopes_granted = scopes;
-            input.token_expires_at = expires_at;
-            input.display_name = session.end_user_label.clone();
-            conn_repo::create(&txn, tenant, input).await?;
-            false
-        }
-    };
+    let (conn, reconnected) =
+        match conn_repo::find_by_unique(&txn, tenant, &provider, external).await? {
+            Some(row) if row.id == id.as_uuid() => {
+                let renewal = Renewal {
+                    at: now,
+                    expires_at,
+                    scopes: Some(scopes),
+                    reactivate: true,
+                };
+                refresh_leases::renewed(&txn, tenant, id, renewal).await?;
+                (row, true)
+            }
+            Some(_) => {
+                return Err(Error::DuplicateConnection {
+                    provider: provider.to_string(),
+                    external_id: external.to_string(),
+                });
+            }
+            None => {
+                let mut input = NewConnection::new(provider.clone(), external.clone());
+                input.id = id;
+                input.status = ConnectionStatus::Active;
+                input.scopes_granted = scopes;
+                input.token_expires_at = expires_at;
+                input.display_name = session.end_user_label.clone();
+                (conn_repo::create(&txn, tenant, input).await?, false)
+            }
+        };
     credentials::write_sealed(&txn, sealed).await?;
     let actor = Actor {
         key_id: session.actor_key_id,
@@ -654,36 +551,17 @@ async fn complete(
             .clone()
             .unwrap_or_else(|| "connect link".to_owned()),
     };
-    activity::record(
-        &txn,
-        tenant,
-        &actor,
-        Entry {
-            connection_id: Some(id.as_uuid()),
-            provider_slug: Some(provider.as_str()),
-            action: Action::Connected,
-            details: json!({
-                "via": "oauth2_authorization_code",
-                "connect_session_id": session.id,
-                "reconnected": reconnected,
-                "end_user_label": session.end_user_label,
-            }),
-        },
-    )
-    .await?;
-    let done = connect_session::Entity::update_many()
-        .set(connect_session::ActiveModel {
-            status: Set("completed".to_owned()),
-            connection_id: Set(Some(id.as_uuid())),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .filter(connect_session::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(connect_session::Column::Id.eq(session.id))
-        .filter(connect_session::Column::Status.eq("exchanging"))
-        .exec(&txn)
-        .await?;
-    if done.rows_affected != 1 {
+    let details = json!({
+        "via": "oauth2_authorization_code",
+        "connect_session_id": session.id,
+        "reconnected": reconnected,
+        "end_user_label": session.end_user_label,
+    });
+    activity::record(&txn, &actor, &conn, Action::Connected, details).await?;
+    let complete = Transition::Complete {
+        connection_id: id.as_uuid(),
+    };
+    if !connect_sessions::transition(&txn, tenant, session.id, complete).await? {
         return Err(Error::invalid(
             "state",
             "the connect session changed meanwhile",

@@ -10,28 +10,11 @@ use crate::error::{Error, Result};
 use crate::models::activity::Action;
 use crate::models::connection::{self, ConnectionStatus};
 use crate::models::{ConnectionId, TenantId};
-use crate::repositories::activity::{self, Actor, Entry};
+use crate::repositories::activity::Actor;
 use crate::repositories::connections::{self, DetailsPatch, NewConnection};
+use crate::services::activity::record;
 use crate::services::credentials::{self, Credential, CredentialSummary};
 use crate::tenancy::TenantTxn;
-
-/// Records `action` on `conn` in the change's own transaction (and so its tenant).
-async fn record(
-    txn: &TenantTxn,
-    actor: &Actor,
-    conn: &connection::Model,
-    action: Action,
-    details: serde_json::Value,
-) -> Result<()> {
-    let entry = Entry {
-        connection_id: Some(conn.id),
-        provider_slug: Some(&conn.provider_slug),
-        action,
-        details,
-    };
-    activity::record(txn, txn.tenant(), actor, entry).await?;
-    Ok(())
-}
 
 /// Creates a connection, with its credential when one is given (the connection is then
 /// `active` unless told otherwise), and records `connected`.

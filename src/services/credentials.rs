@@ -6,22 +6,19 @@
 //! transaction), then [`write_sealed`] stores inside the caller's transaction.
 //! [`store`] does both. Reading is one indexed query and no write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveEnum, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect,
-    RelationTrait, Set, Statement, TransactionTrait,
-};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{Binding, Keyring, mask};
 use crate::error::{Error, Result};
 use crate::models::connection::ConnectionStatus;
-use crate::models::{ConnectionId, TenantId, connection, credential_secret};
-use crate::repositories;
-use crate::tenancy::{self, TenantScope, TenantTxn};
+use crate::models::{ConnectionId, TenantId};
+use crate::repositories::credential_secrets::{self, SealedRow};
+use crate::tenancy::{TenantScope, TenantTxn};
 
 /// Longest secret accepted, in bytes.
 pub const SECRET_MAX_LEN: usize = 16 * 1024;
@@ -222,14 +219,7 @@ pub struct SealedCredential {
     tenant: TenantId,
     connection: ConnectionId,
     kind: CredentialKind,
-    fields: Vec<SealedField>,
-}
-
-struct SealedField {
-    name: &'static str,
-    key_id: u32,
-    ciphertext: Vec<u8>,
-    mask: String,
+    fields: Vec<SealedRow>,
 }
 
 fn binding(tenant: TenantId, connection: ConnectionId, field: &str) -> Binding<'_> {
@@ -257,8 +247,8 @@ pub async fn seal(
                 secret.expose_secret().as_bytes(),
             )
             .await?;
-        fields.push(SealedField {
-            name,
+        fields.push(SealedRow {
+            field: name,
             key_id,
             ciphertext,
             mask: mask(secret.expose_secret()),
@@ -280,63 +270,20 @@ pub async fn write_sealed<C: TenantScope>(
 ) -> Result<CredentialSummary> {
     let SealedCredential {
         tenant,
-        connection: connection_id,
+        connection,
         kind,
         fields,
     } = sealed;
-    let db = db.enter(tenant, true).await?;
-    // Locking the connection row serializes concurrent replacements of its credential
-    // (PostgreSQL; SQLite's write transaction is exclusive already).
-    let exists = connection::Entity::find()
-        .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(connection::Column::Id.eq(connection_id.as_uuid()))
-        .lock_exclusive()
-        .one(&db)
-        .await?
-        .is_some();
-    if !exists {
-        return Err(Error::NotFound("connection"));
-    }
-    let previous: Option<i64> = scoped(tenant, connection_id)
-        .select_only()
-        .column_as(credential_secret::Column::Revision.max(), "rev")
-        .into_tuple()
-        .one(&db)
-        .await?
-        .flatten();
-    let revision = previous.unwrap_or(0) + 1;
-    credential_secret::Entity::delete_many()
-        .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(credential_secret::Column::ConnectionId.eq(connection_id.as_uuid()))
-        .exec(&db)
-        .await?;
-    let now = repositories::now();
-    let mut masks = BTreeMap::new();
-    let rows: Vec<credential_secret::ActiveModel> = fields
-        .into_iter()
-        .map(|f| {
-            masks.insert(f.name.to_owned(), f.mask.clone());
-            credential_secret::ActiveModel {
-                tenant_id: Set(tenant.as_uuid()),
-                connection_id: Set(connection_id.as_uuid()),
-                field: Set(f.name.to_owned()),
-                kind: Set(kind.as_str().to_owned()),
-                ciphertext: Set(f.ciphertext),
-                key_id: Set(f.key_id as i32),
-                mask: Set(f.mask),
-                revision: Set(revision),
-                updated_at: Set(now),
-            }
-        })
+    let masks = fields
+        .iter()
+        .map(|f| (f.field.to_owned(), f.mask.clone()))
         .collect();
-    credential_secret::Entity::insert_many(rows)
-        .exec_without_returning(&db)
-        .await?;
-    db.finish().await?;
+    let updated_at =
+        credential_secrets::replace(db, tenant, connection, kind.as_str(), fields).await?;
     Ok(CredentialSummary {
         kind,
         masks,
-        updated_at: now,
+        updated_at,
     })
 }
 
@@ -356,15 +303,6 @@ pub async fn store<C: TransactionTrait<Transaction = DatabaseTransaction>>(
     Ok(summary)
 }
 
-fn scoped(
-    tenant: TenantId,
-    connection: ConnectionId,
-) -> sea_orm::Select<credential_secret::Entity> {
-    credential_secret::Entity::find()
-        .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(credential_secret::Column::ConnectionId.eq(connection.as_uuid()))
-}
-
 /// Decrypts the tenant's connection's credential: one indexed query, no write.
 /// `None` when it has none (or is another tenant's).
 pub async fn read<C: TenantScope>(
@@ -378,18 +316,6 @@ pub async fn read<C: TenantScope>(
         .map(|r| r.credential))
 }
 
-/// (field, kind, ciphertext, and of the connection: token expiry, status, last reason
-/// code, provider)
-type SecretRow = (
-    String,
-    String,
-    Vec<u8>,
-    Option<DateTime<Utc>>,
-    ConnectionStatus,
-    Option<String>,
-    String,
-);
-
 /// A decrypted credential and what its connection row says about it.
 pub struct CredentialRead {
     pub credential: Credential,
@@ -399,93 +325,38 @@ pub struct CredentialRead {
     pub provider: String,
 }
 
-/// [`read`], plus the connection's token expiry, still in one statement: on
-/// PostgreSQL a function that scopes its own implicit transaction to the tenant and
-/// reads under row-level security; on SQLite a primary-key range of
-/// `credential_secrets` joined to its connection row.
+/// [`read`], plus the connection's token expiry, status and provider, still in one
+/// statement (`repositories::credential_secrets::read`).
 pub async fn read_with_expiry<C: TenantScope>(
     db: &C,
     keyring: &Keyring,
     tenant: TenantId,
     connection: ConnectionId,
 ) -> Result<Option<CredentialRead>> {
-    let rows = secret_rows(db, tenant, connection).await?;
-    let Some((_, first_kind, _, token_expires_at, status, reason_code, provider)) =
-        rows.first().cloned()
-    else {
+    let rows = credential_secrets::read(db, tenant, connection).await?;
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let kind = CredentialKind::parse(&first_kind)?;
+    let kind = CredentialKind::parse(&first.kind)?;
     let mut fields = BTreeMap::new();
-    for (field, row_kind, ciphertext, ..) in &rows {
-        if *row_kind != first_kind {
+    for row in &rows {
+        if row.kind != first.kind {
             return Err(Error::MalformedCiphertext);
         }
         let plain = keyring
-            .decrypt(binding(tenant, connection, field), ciphertext)
+            .decrypt(binding(tenant, connection, &row.field), &row.ciphertext)
             .await?;
         let text = String::from_utf8(plain.to_vec()).map_err(|_| Error::MalformedCiphertext)?;
-        fields.insert(field.clone(), SecretString::from(text));
+        fields.insert(row.field.clone(), SecretString::from(text));
     }
+    let first = rows.into_iter().next().expect("checked above");
     Ok(Some(CredentialRead {
         credential: Credential::from_fields(kind, fields)?,
-        token_expires_at,
-        status,
-        reason_code,
-        provider,
+        token_expires_at: first.token_expires_at,
+        status: first.status,
+        reason_code: first.reason_code,
+        provider: first.provider,
     }))
-}
-
-async fn secret_rows<C: TenantScope>(
-    db: &C,
-    tenant: TenantId,
-    connection: ConnectionId,
-) -> Result<Vec<SecretRow>> {
-    tenancy::check_bound(db, tenant)?;
-    if db.get_database_backend() == DbBackend::Postgres {
-        let stmt = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT o_field, o_kind, o_ciphertext, o_token_expires_at, o_status, o_reason, \
-             o_provider FROM connvault_read_credentials($1, $2)",
-            [tenant.as_uuid().into(), connection.as_uuid().into()],
-        );
-        let rows = db.query_all_raw(stmt).await?;
-        return rows
-            .iter()
-            .map(|r| {
-                let status: String = r.try_get("", "o_status")?;
-                Ok((
-                    r.try_get("", "o_field")?,
-                    r.try_get("", "o_kind")?,
-                    r.try_get("", "o_ciphertext")?,
-                    r.try_get("", "o_token_expires_at")?,
-                    ConnectionStatus::try_from_value(&status)?,
-                    r.try_get("", "o_reason")?,
-                    r.try_get("", "o_provider")?,
-                ))
-            })
-            .collect::<Result<_, sea_orm::DbErr>>()
-            .map_err(Into::into);
-    }
-    let db = db.enter(tenant, false).await?;
-    let rows = scoped(tenant, connection)
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            credential_secret::Relation::Connection.def(),
-        )
-        .select_only()
-        .column(credential_secret::Column::Field)
-        .column(credential_secret::Column::Kind)
-        .column(credential_secret::Column::Ciphertext)
-        .column(connection::Column::TokenExpiresAt)
-        .column(connection::Column::Status)
-        .column(connection::Column::LastErrorReasonCode)
-        .column(connection::Column::ProviderSlug)
-        .into_tuple()
-        .all(&db)
-        .await?;
-    db.finish().await?;
-    Ok(rows)
 }
 
 /// The kind and masks of the connection's credential, without decrypting anything.
@@ -494,25 +365,8 @@ pub async fn summary<C: TenantScope>(
     tenant: TenantId,
     connection: ConnectionId,
 ) -> Result<Option<CredentialSummary>> {
-    let db = db.enter(tenant, false).await?;
-    let rows: Vec<(String, String, String, DateTime<Utc>)> = scoped(tenant, connection)
-        .select_only()
-        .column(credential_secret::Column::Field)
-        .column(credential_secret::Column::Kind)
-        .column(credential_secret::Column::Mask)
-        .column(credential_secret::Column::UpdatedAt)
-        .into_tuple()
-        .all(&db)
-        .await?;
-    db.finish().await?;
-    let Some((_, kind, _, updated_at)) = rows.first().cloned() else {
-        return Ok(None);
-    };
-    Ok(Some(CredentialSummary {
-        kind: CredentialKind::parse(&kind)?,
-        masks: rows.into_iter().map(|(f, _, m, _)| (f, m)).collect(),
-        updated_at,
-    }))
+    let id = connection.as_uuid();
+    Ok(summaries(db, tenant, &[id]).await?.remove(&id))
 }
 
 /// The credential summaries of several of the tenant's connections, in one query.
@@ -520,36 +374,18 @@ pub async fn summaries<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     connections: &[uuid::Uuid],
-) -> Result<std::collections::HashMap<uuid::Uuid, CredentialSummary>> {
-    let mut out: std::collections::HashMap<uuid::Uuid, CredentialSummary> = Default::default();
-    if connections.is_empty() {
-        return Ok(out);
-    }
-    let db = db.enter(tenant, false).await?;
-    let rows: Vec<(uuid::Uuid, String, String, String, DateTime<Utc>)> =
-        credential_secret::Entity::find()
-            .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(credential_secret::Column::ConnectionId.is_in(connections.iter().copied()))
-            .select_only()
-            .column(credential_secret::Column::ConnectionId)
-            .column(credential_secret::Column::Field)
-            .column(credential_secret::Column::Kind)
-            .column(credential_secret::Column::Mask)
-            .column(credential_secret::Column::UpdatedAt)
-            .into_tuple()
-            .all(&db)
-            .await?;
-    db.finish().await?;
-    for (connection, field, kind, mask, updated_at) in rows {
-        let kind = CredentialKind::parse(&kind)?;
-        out.entry(connection)
+) -> Result<HashMap<uuid::Uuid, CredentialSummary>> {
+    let mut out: HashMap<uuid::Uuid, CredentialSummary> = HashMap::new();
+    for row in credential_secrets::masks(db, tenant, connections).await? {
+        let kind = CredentialKind::parse(&row.kind)?;
+        out.entry(row.connection_id)
             .or_insert_with(|| CredentialSummary {
                 kind,
                 masks: BTreeMap::new(),
-                updated_at,
+                updated_at: row.updated_at,
             })
             .masks
-            .insert(field, mask);
+            .insert(row.field, row.mask);
     }
     Ok(out)
 }
@@ -560,12 +396,5 @@ pub async fn delete<C: TenantScope>(
     tenant: TenantId,
     connection: ConnectionId,
 ) -> Result<u64> {
-    let db = db.enter(tenant, true).await?;
-    let result = credential_secret::Entity::delete_many()
-        .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(credential_secret::Column::ConnectionId.eq(connection.as_uuid()))
-        .exec(&db)
-        .await?;
-    db.finish().await?;
-    Ok(result.rows_affected)
+    credential_secrets::delete(db, tenant, connection).await
 }

@@ -1,5 +1,6 @@
 //! Domain logic that spans repositories and the keyring.
 
+pub mod activity;
 pub mod connect;
 pub mod connections;
 pub mod credentials;

@@ -5,30 +5,16 @@
 //! its new value. Resumable: progress is the data itself (a row on the active key is
 //! done), so an interrupted run is finished by running it again.
 
-use std::collections::BTreeMap;
-
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
-};
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 use crate::crypto::{Binding, Keyring};
 use crate::error::{Error, Result};
-use crate::models::{TenantId, credential_secret};
-use crate::repositories::{begin_write, key_usage};
-use crate::tenancy::TenantScope;
+use crate::models::TenantId;
+use crate::repositories::credential_secrets::{self, Reencrypted};
+use crate::repositories::key_usage;
 
-/// A secret still under an older key, as read.
-pub struct StaleSecret {
-    key_id: i32,
-    tenant_id: Uuid,
-    connection_id: Uuid,
-    field: String,
-    ciphertext: Vec<u8>,
-    revision: i64,
-}
+pub use crate::repositories::credential_secrets::StaleSecret;
 
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,7 +66,7 @@ pub async fn stale_batch(
 struct Cursor {
     tenants: Vec<TenantId>,
     index: usize,
-    after: Option<StaleSecret>,
+    after: Option<(Uuid, String)>,
 }
 
 impl Cursor {
@@ -111,18 +97,13 @@ impl Cursor {
                 break;
             }
             let tenant = self.tenants[self.index];
-            let rows = stale_in_tenant(&txn, tenant, target, self.after.as_ref(), room).await?;
+            let rows =
+                credential_secrets::stale_in_tenant(&txn, tenant, target, self.after.take(), room)
+                    .await?;
             let full = rows.len() as u64 == room;
-            if let Some(last) = rows.last() {
-                self.after = Some(StaleSecret {
-                    key_id: last.key_id,
-                    tenant_id: last.tenant_id,
-                    connection_id: last.connection_id,
-                    field: last.field.clone(),
-                    ciphertext: Vec::new(),
-                    revision: 0,
-                });
-            }
+            self.after = rows
+                .last()
+                .map(|last| (last.connection_id, last.field.clone()));
             out.extend(rows);
             if !full {
                 self.index += 1;
@@ -132,48 +113,6 @@ impl Cursor {
         txn.commit().await?;
         Ok(out)
     }
-}
-
-/// Up to `limit` of the tenant's secrets under keys older than `target`, after `after`
-/// in the order (connection, field): how a run steps past rows it could not
-/// re-encrypt.
-async fn stale_in_tenant<C: TenantScope>(
-    db: &C,
-    tenant: TenantId,
-    target: u32,
-    after: Option<&StaleSecret>,
-    limit: u64,
-) -> Result<Vec<StaleSecret>> {
-    let mut query = credential_secret::Entity::find()
-        .filter(credential_secret::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(credential_secret::Column::KeyId.lt(target as i32));
-    if let Some(a) = after {
-        let columns = Expr::tuple([
-            Expr::col(credential_secret::Column::ConnectionId),
-            Expr::col(credential_secret::Column::Field),
-        ]);
-        let position = Expr::tuple([Expr::val(a.connection_id), Expr::val(a.field.clone())]);
-        query = query.filter(columns.gt(position));
-    }
-    let scoped = db.enter(tenant, false).await?;
-    let rows = query
-        .order_by_asc(credential_secret::Column::ConnectionId)
-        .order_by_asc(credential_secret::Column::Field)
-        .limit(limit)
-        .all(&scoped)
-        .await?;
-    scoped.finish().await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| StaleSecret {
-            key_id: r.key_id,
-            tenant_id: r.tenant_id,
-            connection_id: r.connection_id,
-            field: r.field,
-            ciphertext: r.ciphertext,
-            revision: r.revision,
-        })
-        .collect())
 }
 
 /// What one batch did.
@@ -223,7 +162,11 @@ pub async fn apply_batch(
             Err(other) => return Err(other),
         };
         let (key_id, ciphertext) = keyring.encrypt(binding, &plain).await?;
-        updates.push((row, key_id, ciphertext));
+        updates.push(Reencrypted {
+            row,
+            key_id,
+            ciphertext,
+        });
     }
     if updates.is_empty() {
         return Ok(BatchOutcome {
@@ -231,99 +174,13 @@ pub async fn apply_batch(
             ..Default::default()
         });
     }
-    // Each row is rewritten, in its tenant's scope, only if its revision and its
-    // ciphertext are still the ones read above (a credential deleted and stored again
-    // may repeat a revision, never a ciphertext: every nonce is fresh).
     let total = updates.len() as u64;
-    let mut done = 0;
-    if db.get_database_backend() == DbBackend::Postgres {
-        // One statement for the whole batch: the function scopes itself to each tenant.
-        let row = db
-            .query_one_raw(update_from_json(&updates))
-            .await?
-            .ok_or(Error::NotFound("re-encryption result"))?;
-        done = u64::try_from(row.try_get::<i64>("", "n")?).unwrap_or(0);
-    } else {
-        let mut by_tenant: BTreeMap<Uuid, Vec<Update>> = BTreeMap::new();
-        for update in updates {
-            by_tenant
-                .entry(update.0.tenant_id)
-                .or_default()
-                .push(update);
-        }
-        // One transaction for the batch, scoped to each tenant in turn.
-        let txn = begin_write(db).await?;
-        for (tenant, updates) in by_tenant {
-            let scoped = txn.enter(TenantId::from_uuid(tenant), true).await?;
-            done += scoped
-                .execute_raw(update_from_values(DbBackend::Sqlite, &updates))
-                .await?
-                .rows_affected();
-            scoped.finish().await?;
-        }
-        txn.commit().await?;
-    }
+    let done = credential_secrets::reencrypt_rows(db, &updates).await?;
     Ok(BatchOutcome {
         reencrypted: done,
         skipped: total - done,
         unreadable,
     })
-}
-
-/// A row as read, with its new key and ciphertext.
-type Update = (StaleSecret, u32, Vec<u8>);
-
-/// PostgreSQL: the batch travels as one JSON parameter to `connvault_reencrypt_rows`,
-/// which writes each tenant's rows under that tenant's scope, in one statement.
-fn update_from_json(updates: &[Update]) -> Statement {
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let rows: Vec<serde_json::Value> = updates
-        .iter()
-        .map(|(row, key_id, ciphertext)| {
-            serde_json::json!({
-                "tenant_id": row.tenant_id,
-                "connection_id": row.connection_id,
-                "field": row.field,
-                "revision": row.revision,
-                "ciphertext": hex(ciphertext),
-                "key_id": key_id,
-                "old": hex(&row.ciphertext),
-            })
-        })
-        .collect();
-    Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT connvault_reencrypt_rows($1::json) AS n",
-        [serde_json::Value::Array(rows).to_string().into()],
-    )
-}
-
-/// SQLite: a `VALUES` list (its columns are named column1…).
-fn update_from_values(backend: DbBackend, updates: &[Update]) -> Statement {
-    let mut values: Vec<Value> = Vec::with_capacity(updates.len() * 7);
-    let mut tuples = Vec::with_capacity(updates.len());
-    for (row, key_id, ciphertext) in updates {
-        tuples.push("(?, ?, ?, ?, ?, ?, ?)");
-        values.push(row.tenant_id.into());
-        values.push(row.connection_id.into());
-        values.push(row.field.clone().into());
-        values.push(row.revision.into());
-        values.push(ciphertext.clone().into());
-        values.push((*key_id as i32).into());
-        values.push(row.ciphertext.clone().into());
-    }
-    let sql = format!(
-        "UPDATE credential_secrets SET ciphertext = v.column5, key_id = v.column6, \
-         revision = credential_secrets.revision + 1 \
-         FROM (VALUES {}) AS v \
-         WHERE credential_secrets.tenant_id = v.column1 \
-         AND credential_secrets.connection_id = v.column2 \
-         AND credential_secrets.field = v.column3 \
-         AND credential_secrets.revision = v.column4 \
-         AND credential_secrets.ciphertext = v.column7",
-        tuples.join(", ")
-    );
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// Re-encrypts every stale secret (or at most `max_rows`), `batch_size` at a time.

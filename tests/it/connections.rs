@@ -412,7 +412,7 @@ crate::on_both_backends!(
 
 #[test]
 fn error_messages_lose_anything_that_looks_like_a_credential() {
-    use connvault::repositories::connections::redact_secrets;
+    use connvault::sanitize::redact_secrets;
     let cases = [
         (
             "refresh failed: Authorization: Bearer gho_abc.def",

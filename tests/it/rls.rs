@@ -11,7 +11,7 @@ use connvault::repositories::activity::Actor;
 use connvault::repositories::{api_keys, connections};
 use connvault::services::connections as service;
 use connvault::services::credentials::{self, Credential};
-use connvault::tenancy::{TenantScope, TenantTxn};
+use connvault::tenancy::TenantTxn;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -424,15 +424,16 @@ async fn an_unscoped_query_on_the_services_own_path_returns_only_the_current_ten
     let a = seed(&t, &keyring, "a", "acct_a").await;
     let b = seed(&t, &keyring, "b", "acct_b").await;
     // The repositories' scoped handle, then a query that forgets the tenant filter.
-    let scoped = t.db.enter(a.tenant, false).await.unwrap();
-    let rows = scoped
-        .query_all_raw(stmt("SELECT tenant_id FROM connections", vec![]))
-        .await
-        .unwrap();
+    let rows = connvault::tenancy::read(&t.db, a.tenant, async |scoped| {
+        scoped
+            .query_all_raw(stmt("SELECT tenant_id FROM connections", vec![]))
+            .await
+    })
+    .await
+    .unwrap();
     assert_eq!(rows.len(), 1);
     let tenant: Uuid = rows[0].try_get("", "tenant_id").unwrap();
     assert_eq!(tenant, a.tenant.as_uuid());
-    scoped.finish().await.unwrap();
 
     // A tenant transaction refuses to serve another tenant rather than mix them.
     let txn = TenantTxn::begin(&t.db, a.tenant).await.unwrap();
