@@ -15,5 +15,6 @@ mod keys;
 mod oauth;
 mod pagination;
 mod providers;
+mod refresh_engine;
 mod rls;
 mod tenants;
