@@ -40,15 +40,9 @@ impl FromRequestParts<AppState> for Principal {
         let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
             ApiError::unauthenticated("send an API key as Authorization: Bearer <key>")
         })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the Authorization header must be Bearer <key>")
-            })?;
+        let token = header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+            ApiError::unauthenticated("the Authorization header must be Bearer <key>")
+        })?;
         let key = api_keys::authenticate(&state.db, token)
             .await?
             .ok_or_else(|| ApiError::unauthenticated("unknown or revoked API key"))?;
@@ -59,6 +53,14 @@ impl FromRequestParts<AppState> for Principal {
             tenant: key.tenant_id,
         })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme in any case); `None`
+/// for another scheme or no token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 impl Principal {
@@ -106,5 +108,26 @@ impl Principal {
             )));
         }
         Ok(self.actor())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn a_bearer_token_is_taken_from_the_header_in_any_case() {
+        assert_eq!(bearer_token("Bearer cv_abc"), Some("cv_abc"));
+        assert_eq!(bearer_token("bearer  cv_abc "), Some("cv_abc"));
+        assert_eq!(bearer_token("BEARER cv_abc"), Some("cv_abc"));
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_refused() {
+        assert_eq!(bearer_token("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer   "), None);
+        assert_eq!(bearer_token("cv_abc"), None);
+        assert_eq!(bearer_token(""), None);
     }
 }

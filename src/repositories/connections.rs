@@ -564,3 +564,23 @@ async fn set_default(
         .await?
         .ok_or(Error::NotFound("connection"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_scopes;
+
+    #[test]
+    fn scopes_are_non_empty_bounded_and_without_whitespace() {
+        let ok: Vec<String> = ["repo", "read:org", "https://graph.microsoft.com/.default"]
+            .map(String::from)
+            .into();
+        assert!(check_scopes("scopes", &ok).is_ok());
+        assert!(check_scopes("scopes", &[]).is_ok());
+        for bad in ["", "two words", "tab\there", &"x".repeat(513)] {
+            let err = check_scopes("scopes", &[bad.to_owned()])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("scopes"), "{err}");
+        }
+    }
+}

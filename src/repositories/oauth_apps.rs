@@ -276,3 +276,25 @@ pub async fn reencrypt<C: ConnectionTrait>(
     }
     Ok((done, unreadable))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_return_url;
+
+    #[test]
+    fn return_urls_are_normalized_and_refused_with_credentials_or_fragments() {
+        assert_eq!(
+            check_return_url("return_url", "https://App.example/done").unwrap(),
+            "https://app.example/done"
+        );
+        for bad in [
+            "https://user:pw@app.example/done",
+            "https://app.example/done#frag",
+            "http://app.example/done",
+        ] {
+            assert!(check_return_url("return_url", bad).is_err(), "{bad}");
+        }
+        let long = format!("https://app.example/{}", "a".repeat(2100));
+        assert!(check_return_url("return_url", &long).is_err());
+    }
+}

@@ -187,3 +187,29 @@ pub async fn upsert<C: TransactionTrait>(db: &C, input: ProviderUpsert) -> Resul
     txn.commit().await?;
     Ok(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::https_url;
+
+    #[test]
+    fn provider_urls_are_https_or_loopback_http() {
+        assert!(https_url("token_url", "https://example.com/token").is_ok());
+        for loopback in [
+            "http://127.0.0.1:9/t",
+            "http://localhost/t",
+            "http://[::1]:80/t",
+        ] {
+            assert!(https_url("token_url", loopback).is_ok(), "{loopback}");
+        }
+        for bad in [
+            "http://example.com/token",
+            "ftp://example.com",
+            "not a url",
+            "/relative",
+        ] {
+            let err = https_url("token_url", bad).unwrap_err().to_string();
+            assert!(err.contains("token_url"), "{err}");
+        }
+    }
+}

@@ -570,3 +570,33 @@ async fn complete(
     txn.commit().await?;
     Ok(id.as_uuid())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_token_names_its_tenant_and_session() {
+        let tenant = TenantId::new_v4();
+        let session = Uuid::new_v4();
+        let token = bearer(TOKEN_PREFIX, tenant, session);
+        assert!(token.starts_with("cvc_"));
+        assert_eq!(parse_bearer(TOKEN_PREFIX, &token), Some((tenant, session)));
+        // Another prefix, a cut or padded token, and non-ASCII are malformed.
+        assert_eq!(parse_bearer(STATE_PREFIX, &token), None);
+        assert_eq!(parse_bearer(TOKEN_PREFIX, &token[..token.len() - 1]), None);
+        assert_eq!(parse_bearer(TOKEN_PREFIX, &format!("{token}x")), None);
+        let mut odd = token.clone();
+        odd.replace_range(10..11, "é");
+        assert_eq!(parse_bearer(TOKEN_PREFIX, &odd), None);
+    }
+
+    #[test]
+    fn hashes_compare_only_when_equal() {
+        let stored = oauth::hash("cvs_value");
+        assert!(same_hash(Some(&stored), "cvs_value"));
+        assert!(!same_hash(Some(&stored), "cvs_other"));
+        assert!(!same_hash(None, "cvs_value"));
+        assert!(!same_hash(Some(&stored[..10]), "cvs_value"));
+    }
+}
