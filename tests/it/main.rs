@@ -17,4 +17,5 @@ mod pagination;
 mod providers;
 mod refresh_engine;
 mod rls;
+mod tenancy;
 mod tenants;
