@@ -9,6 +9,7 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath, ApiQuery};
+use super::paths::TenantPath;
 use super::problems::ReadProblems;
 use super::views::{ActivityView, ConnectionView, IntegrationView, Page, Problem};
 use crate::models::TenantId;
@@ -34,7 +35,7 @@ pub struct ActivityQuery {
     get,
     path = "/v1/tenants/{tenant_id}/activity",
     tag = "activity",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ActivityQuery),
+    params(TenantPath, ActivityQuery),
     responses(
         (status = 200, body = Page<ActivityView>),
         ReadProblems,
@@ -83,7 +84,7 @@ pub async fn list(
     get,
     path = "/v1/tenants/{tenant_id}/integrations",
     tag = "integrations",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    params(TenantPath),
     responses(
         (status = 200, body = Page<IntegrationView>),
         ReadProblems,

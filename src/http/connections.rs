@@ -12,6 +12,7 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::paths::{ConnectionPath, TenantPath};
 use super::problems::{ReadProblems, WriteProblems};
 use super::views::{ConnectionView, CredentialSecretView, Page, Problem};
 use crate::models::connection::{ConnectionStatus, HealthStatus};
@@ -47,7 +48,7 @@ pub struct CreateConnection {
     post,
     path = "/v1/tenants/{tenant_id}/connections",
     tag = "connections",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    params(TenantPath),
     request_body = CreateConnection,
     responses(
         (status = 201, body = ConnectionView),
@@ -104,7 +105,7 @@ pub struct ListQuery {
     get,
     path = "/v1/tenants/{tenant_id}/connections",
     tag = "connections",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ListQuery),
+    params(TenantPath, ListQuery),
     responses(
         (status = 200, body = Page<ConnectionView>),
         ReadProblems,
@@ -170,7 +171,7 @@ async fn view(
     get,
     path = "/v1/tenants/{tenant_id}/connections/{connection_id}",
     tag = "connections",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    params(ConnectionPath),
     responses(
         (status = 200, body = ConnectionView),
         ReadProblems,
@@ -217,7 +218,7 @@ pub struct UpdateConnection {
     patch,
     path = "/v1/tenants/{tenant_id}/connections/{connection_id}",
     tag = "connections",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    params(ConnectionPath),
     request_body = UpdateConnection,
     responses(
         (status = 200, body = ConnectionView),
@@ -246,7 +247,7 @@ pub async fn update(
     put,
     path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials",
     tag = "connections",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    params(ConnectionPath),
     request_body = Credential,
     responses(
         (status = 200, body = ConnectionView),
@@ -272,7 +273,7 @@ pub async fn replace_credentials(
     post,
     path = "/v1/tenants/{tenant_id}/connections/{connection_id}/default",
     tag = "connections",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    params(ConnectionPath),
     responses(
         (status = 200, body = ConnectionView),
         ReadProblems,
@@ -294,7 +295,7 @@ pub async fn make_default(
     post,
     path = "/v1/tenants/{tenant_id}/connections/{connection_id}/disconnect",
     tag = "connections",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    params(ConnectionPath),
     responses(
         (status = 200, body = ConnectionView),
         ReadProblems,
@@ -316,7 +317,7 @@ pub async fn disconnect(
     delete,
     path = "/v1/tenants/{tenant_id}/connections/{connection_id}",
     tag = "connections",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    params(ConnectionPath),
     responses(
         (status = 204, description = "Deleted"),
         ReadProblems,
@@ -344,7 +345,7 @@ pub async fn delete(
     get,
     path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials",
     tag = "credentials",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("connection_id" = Uuid, Path, description = "Connection id")),
+    params(ConnectionPath),
     responses(
         (status = 200, body = CredentialSecretView),
         ReadProblems,

@@ -16,6 +16,7 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
+use super::paths::TenantPath;
 use super::problems::{OperatorOnly, RoleNotAllowed, Unauthenticated};
 use super::views::Problem;
 use crate::models::connect_session::{self, SessionStatus};
@@ -225,7 +226,7 @@ pub struct CreatedConnectSessionView {
     post,
     path = "/v1/tenants/{tenant_id}/connect-sessions",
     tag = "oauth",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    params(TenantPath),
     request_body = CreateConnectSession,
     responses(
         (status = 201, body = CreatedConnectSessionView),
@@ -270,7 +271,7 @@ pub async fn create_session(
     get,
     path = "/v1/tenants/{tenant_id}/connect-sessions/{session_id}",
     tag = "oauth",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("session_id" = Uuid, Path, description = "Connect session id")),
+    params(TenantPath, ("session_id" = Uuid, Path, description = "Connect session id")),
     responses(
         (status = 200, body = ConnectSessionView),
         Unauthenticated,

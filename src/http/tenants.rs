@@ -10,6 +10,7 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
+use super::paths::TenantPath;
 use super::problems::{
     BodyProblems, Malformed, ReadProblems, RoleNotAllowed, Unauthenticated, WriteProblems,
 };
@@ -84,7 +85,7 @@ pub async fn list(
     get,
     path = "/v1/tenants/{tenant_id}",
     tag = "tenants",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    params(TenantPath),
     responses(
         (status = 200, body = TenantView),
         ReadProblems,
@@ -129,7 +130,7 @@ fn created(key: api_keys::NewApiKey) -> (StatusCode, Json<CreatedApiKeyView>) {
     post,
     path = "/v1/tenants/{tenant_id}/api-keys",
     tag = "api-keys",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    params(TenantPath),
     request_body = CreateKey,
     responses(
         (status = 201, body = CreatedApiKeyView),
@@ -163,7 +164,7 @@ pub async fn create_tenant_key(
     get,
     path = "/v1/tenants/{tenant_id}/api-keys",
     tag = "api-keys",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id")),
+    params(TenantPath),
     responses(
         (status = 200, body = Page<ApiKeyView>),
         ReadProblems,
@@ -192,7 +193,7 @@ pub async fn list_tenant_keys(
     delete,
     path = "/v1/tenants/{tenant_id}/api-keys/{key_id}",
     tag = "api-keys",
-    params(("tenant_id" = Uuid, Path, description = "Tenant id"), ("key_id" = Uuid, Path, description = "API key id")),
+    params(TenantPath, ("key_id" = Uuid, Path, description = "API key id")),
     responses(
         (status = 204, description = "Revoked"),
         ReadProblems,

@@ -346,18 +346,14 @@ async fn both_backends_select_the_same_due_connections(t: TestDb) {
         .await
         .unwrap();
     let now = Utc::now();
-    let due = refresh_leases::due(
-        &app.t.db,
-        DueQuery {
-            now,
-            margin: minutes(5),
-            ahead: TimeDelta::seconds(30),
-            idle_before: now - TimeDelta::days(14),
-            limit: 1000,
-        },
-    )
-    .await
-    .unwrap();
+    let query = |limit| DueQuery {
+        now,
+        margin: minutes(5),
+        ahead: TimeDelta::seconds(30),
+        idle_before: now - TimeDelta::days(14),
+        limit,
+    };
+    let due = refresh_leases::due(&app.t.db, query(1000)).await.unwrap();
     let got: BTreeSet<ConnectionId> = due.iter().map(|(_, c)| *c).collect();
     assert_eq!(got.len(), due.len(), "no connection twice");
     assert_eq!(got, expected);
@@ -368,18 +364,7 @@ async fn both_backends_select_the_same_due_connections(t: TestDb) {
         assert!(row.is_some(), "each id comes with its own tenant");
     }
     // The limit holds.
-    let two = refresh_leases::due(
-        &app.t.db,
-        DueQuery {
-            now,
-            margin: minutes(5),
-            ahead: TimeDelta::seconds(30),
-            idle_before: now - TimeDelta::days(14),
-            limit: 2,
-        },
-    )
-    .await
-    .unwrap();
+    let two = refresh_leases::due(&app.t.db, query(2)).await.unwrap();
     assert_eq!(two.len(), 2);
 }
 
