@@ -28,8 +28,12 @@ fn connvault(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs a command; its stderr (the log) also goes to the test logs for the secret
+/// scan. Its stdout is the command's answer, which may be a secret by design.
 fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run connvault")
+    let out = cmd.output().expect("run connvault");
+    crate::support::logs::append_child_log("cli", &String::from_utf8_lossy(&out.stderr));
+    out
 }
 
 fn stdout(out: &Output) -> String {

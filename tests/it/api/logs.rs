@@ -2,6 +2,7 @@
 
 use axum::http::Method;
 use serde_json::json;
+use tracing::Instrument;
 
 use super::{API_KEY_SECRET, NEW_SECRET, stripe};
 use crate::support::TestDb;
@@ -11,29 +12,7 @@ use crate::support::api::TestApp;
 /// checks that none holds a secret the session wrote or read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_of_an_api_session_hold_no_secret() {
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "connvault=trace,tower_http=trace,sea_orm=debug,info",
-        ))
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = crate::support::logs::Capture::start();
 
     let app = TestApp::new(TestDb::sqlite().await).await;
     let tenant = app.tenant("Acme").await;
@@ -46,6 +25,7 @@ async fn logs_of_an_api_session_hold_no_secret() {
             &admin,
             stripe("acct", API_KEY_SECRET),
         )
+        .instrument(capture.span())
         .await;
     let conn = format!("{base}/connections/{}", r.json["id"].as_str().unwrap());
     let r = app.get(&format!("{conn}/credentials"), &service).await;
@@ -61,9 +41,9 @@ async fn logs_of_an_api_session_hold_no_secret() {
     app.post(&format!("{conn}/disconnect"), &admin, json!({}))
         .await;
 
-    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
-        logs.contains("request_id"),
+        capture.own_text().contains("request_id"),
         "request spans carry request ids: {logs}"
     );
     for secret in [

@@ -12,8 +12,11 @@ use url::Url;
 
 pub mod api;
 pub mod http;
+pub mod logs;
 pub mod oidc;
 pub mod serve;
+
+pub use logs::capture_logs;
 
 /// Where the tests find a PostgreSQL server allowed to create databases.
 pub fn admin_database_url() -> String {
@@ -208,31 +211,6 @@ impl Drop for TestDb {
         });
         let _ = dropper.join();
     }
-}
-
-/// Sends every log event of the test run, at trace level for connvault, as JSON to
-/// `target/test-logs/it-<pid>.log`; `.ci/run` scans those files for the secrets the
-/// tests write. Tests that install their own subscriber still check their own output.
-pub fn capture_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-logs");
-        if std::fs::create_dir_all(&dir).is_err() {
-            return;
-        }
-        let Ok(file) = std::fs::File::create(dir.join(format!("it-{}.log", std::process::id())))
-        else {
-            return;
-        };
-        let file = std::sync::Mutex::new(file);
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "connvault=trace,tower_http=trace,sea_orm=debug,sqlx=debug,info",
-            ))
-            .with_writer(file)
-            .try_init();
-    });
 }
 
 /// Generates, for each named `async fn(TestDb)`, one test on SQLite and one on
