@@ -12,10 +12,10 @@ use connvault::services::refresh::{RefreshOptions, Refresher};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::support::TestDb;
 use crate::support::api::TestApp;
 use crate::support::oidc::{self, Oidc, RETURN_URL, query};
 use crate::support::serve::spawn_serve;
+use crate::support::{TestDb, secrets};
 
 const PROVIDER: &str = "testidp";
 /// The provider's refresh margin: tokens with less left are renewed on read.
@@ -223,7 +223,10 @@ fn refresh_token_of(c: &Credential) -> String {
         Credential::Oauth2 {
             refresh_token: Some(rt),
             ..
-        } => rt.expose_secret().to_owned(),
+        } => {
+            secrets::record(rt.expose_secret());
+            rt.expose_secret().to_owned()
+        }
         _ => panic!("not an OAuth credential with a refresh token"),
     }
 }
@@ -576,7 +579,10 @@ async fn provider_outages_degrade_health_keep_status_and_recover() {
 impl Setup {
     async fn access_token_without_refresh(&self, connection: &str) -> String {
         match self.stored(connection).await {
-            Credential::Oauth2 { access_token, .. } => access_token.expose_secret().to_owned(),
+            Credential::Oauth2 { access_token, .. } => {
+                secrets::record(access_token.expose_secret());
+                access_token.expose_secret().to_owned()
+            }
             _ => panic!("not an OAuth credential"),
         }
     }
@@ -704,6 +710,7 @@ async fn two_processes_refresh_each_connection_exactly_once() {
         let (connection, status, body) = joined.unwrap();
         assert_eq!(status, 200, "{body}");
         let token = body["fields"]["access_token"].as_str().unwrap().to_owned();
+        secrets::record(&token);
         tokens.entry(connection).or_default().insert(token);
     }
     assert_eq!(s.idp.count("refresh_token").await, 20, "one refresh each");

@@ -172,6 +172,7 @@ async fn a_secret_sent_in_the_wrong_shape_is_not_echoed(t: TestDb) {
     let admin = app.key(&tenant, "admin").await;
     let path = format!("/v1/tenants/{tenant}/connections");
     let secret = "sk_live_wrong_shape_0123456789";
+    crate::support::secrets::record(secret);
     let bodies = [
         json!({"provider": "stripe", "external_id": "x", "credential": secret}),
         json!({"provider": "stripe", "external_id": "x", "credential": {"kind": secret, "api_key": "a"}}),

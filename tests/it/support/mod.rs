@@ -14,6 +14,7 @@ pub mod api;
 pub mod http;
 pub mod logs;
 pub mod oidc;
+pub mod secrets;
 pub mod serve;
 
 pub use logs::capture_logs;
@@ -55,7 +56,9 @@ pub fn random_master_key_b64() -> String {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    let key = base64::engine::general_purpose::STANDARD.encode(bytes);
+    secrets::record(&key);
+    key
 }
 
 impl TestDb {
@@ -90,6 +93,9 @@ impl TestDb {
         if backend == Backend::Postgres {
             // Provisioned as a single-URL set-up does it (the URL has no password).
             let plan = db::Plan::derived(&t.url, db::roles::DEFAULT_SERVICE_ROLE).expect("plan");
+            if let Some(password) = plan.role.as_ref().and_then(|r| r.password.as_ref()) {
+                secrets::record(secrecy::ExposeSecret::expose_secret(password));
+            }
             db::roles::provision(&t.owner, db::roles::DEFAULT_SERVICE_ROLE, None, false)
                 .await
                 .expect("provision the service role");
