@@ -8,7 +8,7 @@ use sea_orm::ConnectionTrait;
 
 use crate::support::http::socket_get;
 use crate::support::serve::spawn_serve;
-use crate::support::{Backend, TestDb};
+use crate::support::{Backend, TestDb, secrets};
 
 const BIN: &str = env!("CARGO_BIN_EXE_connvault");
 
@@ -28,8 +28,18 @@ fn connvault(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs a command; its stderr (the log) also goes to the test logs for the secret
+/// scan. Its stdout is the command's answer, which may be a secret by design.
 fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run connvault")
+    let out = cmd.output().expect("run connvault");
+    crate::support::logs::append_child_log("cli", &String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A secret the test writes: recorded for the scan of the logs.
+fn secret(value: &'static str) -> &'static str {
+    secrets::record(value);
+    value
 }
 
 fn stdout(out: &Output) -> String {
@@ -225,6 +235,7 @@ async fn a_local_run_creates_a_private_master_key_file_and_reuses_it() {
     let first_log = server.interrupt().await;
     let key_file = dir.path().join("connvault.master.key");
     let key_text = std::fs::read_to_string(&key_file).expect("key file created");
+    secrets::record(&key_text);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -283,6 +294,7 @@ fn a_wrong_or_malformed_or_doubly_configured_master_key_is_a_clear_error() {
         run(connvault(dir.path()).args(["keys", "generate-master-key", "--out", "right.key"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let right = dir.path().join("right.key");
+    secrets::record(&std::fs::read_to_string(&right).unwrap());
     let out = run(connvault(dir.path())
         .args(["keys", "status"])
         .env("CONNVAULT_MASTER_KEY_FILE", &right));
@@ -300,7 +312,7 @@ fn a_wrong_or_malformed_or_doubly_configured_master_key_is_a_clear_error() {
 
     let out = run(connvault(dir.path())
         .args(["keys", "status"])
-        .env("CONNVAULT_MASTER_KEY", "too-short"));
+        .env("CONNVAULT_MASTER_KEY", secret("too-short")));
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("CONNVAULT_MASTER_KEY"),
@@ -336,6 +348,7 @@ async fn keys_commands_rotate_reencrypt_retire_and_rewrap() {
     };
     let (ok, _, err) = keys(&["generate-master-key", "--out", "master.key"], &key_file);
     assert!(ok, "{err}");
+    secrets::record(&std::fs::read_to_string(&key_file).unwrap());
     let (ok, status, err) = keys(&["status"], &key_file);
     assert!(ok, "{err}");
     assert!(status.contains("\n1\tactive\t0\t0\t"), "{status}");
@@ -397,6 +410,7 @@ async fn keys_commands_rotate_reencrypt_retire_and_rewrap() {
     let new_key = dir.path().join("new.key");
     let (ok, _, err) = keys(&["generate-master-key", "--out", "new.key"], &key_file);
     assert!(ok, "{err}");
+    secrets::record(&std::fs::read_to_string(&new_key).unwrap());
     let (ok, out, err) = keys(&["rotate-master", "--new-key-file", "new.key"], &key_file);
     assert!(ok && out.contains("re-wrapped 1 data key"), "{err}");
     let (ok, _, err) = keys(&["status"], &key_file);
@@ -431,6 +445,7 @@ async fn a_fresh_install_bootstraps_itself_with_api_key_create() {
         run(connvault(dir.path()).args(["api-key", "create", "--operator", "--name", "bootstrap"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let operator = stdout(&out).trim().to_owned();
+    secrets::record(&operator);
     assert!(operator.starts_with("cv_"));
     assert!(
         !stderr(&out).contains(&operator),
@@ -443,6 +458,7 @@ async fn a_fresh_install_bootstraps_itself_with_api_key_create() {
     ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let service = stdout(&out).trim().to_owned();
+    secrets::record(&service);
     let out = run(connvault(dir.path()).args([
         "api-key", "create", "--tenant", &tenant, "--role", "operator", "--name", "x",
     ]));
@@ -486,6 +502,7 @@ async fn a_fresh_install_bootstraps_itself_with_api_key_create() {
 #[test]
 fn configuration_debug_output_hides_the_database_password() {
     use clap::Parser;
+    secrets::record_all(["Sup3rSecretPw", "0wnerSecretPw", "p@ss/w rd"]);
     let cli = connvault::cli::Cli::parse_from([
         "connvault",
         "--database-url",
@@ -506,6 +523,7 @@ fn configuration_debug_output_hides_the_database_password() {
     .unwrap();
     let password = plan.role.as_ref().unwrap().password.as_ref().unwrap();
     let password = secrecy::ExposeSecret::expose_secret(password).to_owned();
+    secrets::record(&password);
     assert!(plan.service_url.contains(&password));
     assert!(
         plan.service_url
@@ -544,7 +562,7 @@ async fn serve_with_two_urls_migrates_as_the_owner_and_serves_as_its_own_login_r
     let t = TestDb::empty(Backend::Postgres).await;
     let dir = tempfile::tempdir().unwrap();
     let role = format!("cv_svc_{}", uuid::Uuid::new_v4().simple());
-    let service_url = as_user(&t.url, &role, "service-role-pw-1");
+    let service_url = as_user(&t.url, &role, secret("service-role-pw-1"));
     let server = spawn_serve(
         dir.path(),
         &[
@@ -635,7 +653,7 @@ fn oauth_apps_are_set_listed_and_deleted_and_the_secret_is_never_printed() {
         assert!(out.status.success(), "{}", stderr(&out));
         out
     };
-    let secret = "client-secret-cli-0123456789";
+    let secret = secret("client-secret-cli-0123456789");
     let mut outputs = String::new();
     ok(connvault(dir.path()).arg("seed"));
     let out = ok(connvault(dir.path())

@@ -10,7 +10,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::support::{Backend, TestDb, connection, tenant};
 
+/// A secret for a test credential, recorded for the scan of the logs (every field of
+/// a credential is encrypted, so every one counts, user names and client ids too).
 pub fn s(v: &str) -> SecretString {
+    crate::support::secrets::record(v);
     SecretString::from(v.to_owned())
 }
 

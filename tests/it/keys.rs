@@ -10,6 +10,7 @@ use connvault::services::credentials::{self, Credential};
 use connvault::services::reencrypt;
 use sea_orm::EntityTrait;
 use secrecy::ExposeSecret;
+use tracing::Instrument;
 
 use crate::credentials::s;
 use crate::support::{TestDb, connection, random_master_key_b64, tenant};
@@ -454,28 +455,7 @@ crate::on_both_backends!(
 /// rotated and re-encrypted, and checks that no secret appears.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_never_contain_a_secret() {
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "connvault=trace,sea_orm=debug,sqlx=debug,info",
-        ))
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = crate::support::logs::Capture::start();
 
     let t = TestDb::sqlite().await;
     let keyring = t.keyring_with(KeyringOptions { rotate_after: 2 }).await;
@@ -496,12 +476,12 @@ async fn logs_never_contain_a_secret() {
             .unwrap();
         secrets.extend(crate::credentials::plaintexts(&credential));
     }
-    keyring.rotate().await.unwrap();
+    keyring.rotate().instrument(capture.span()).await.unwrap();
     reencrypt::run(&t.db, &keyring, 2, None).await.unwrap();
 
-    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
-        logs.contains("new active data key"),
+        capture.own_text().contains("new active data key"),
         "the capture works: {logs}"
     );
     for secret in &secrets {

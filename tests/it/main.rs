@@ -9,6 +9,7 @@ mod cli;
 mod connections;
 mod constraints;
 mod credentials;
+mod harness;
 mod http_health;
 mod isolation;
 mod keys;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::support::api::TestApp;
 use crate::support::oidc::{self, Oidc, RETURN_URL, query};
 use crate::support::serve::spawn_serve;
-use crate::support::{Backend, TestDb};
+use crate::support::{TestDb, secrets};
 
 const PROVIDER: &str = "testidp";
 /// The provider's refresh margin: tokens with less left are renewed on read.
@@ -31,9 +31,9 @@ struct Setup {
 
 /// A tenant with admin and service keys, the test IdP in the catalog, and its OAuth
 /// app, all set through the API.
-async fn setup(backend: Backend) -> Setup {
+async fn setup(t: TestDb) -> Setup {
     let idp = Oidc::start().await;
-    let app = TestApp::new(TestDb::new(backend).await).await;
+    let app = TestApp::new(t).await;
     let r = app
         .call(
             Method::PUT,
@@ -223,13 +223,16 @@ fn refresh_token_of(c: &Credential) -> String {
         Credential::Oauth2 {
             refresh_token: Some(rt),
             ..
-        } => rt.expose_secret().to_owned(),
+        } => {
+            secrets::record(rt.expose_secret());
+            rt.expose_secret().to_owned()
+        }
         _ => panic!("not an OAuth credential with a refresh token"),
     }
 }
 
-async fn consent_flow_connects_with_pkce(backend: Backend) {
-    let s = setup(backend).await;
+async fn consent_flow_connects_with_pkce(t: TestDb) {
+    let s = setup(t).await;
     let connection = s.connected("alice").await;
     let conn = s.connection(&connection).await;
     assert_eq!(conn["status"], "active");
@@ -251,18 +254,8 @@ async fn consent_flow_connects_with_pkce(backend: Backend) {
     assert_eq!(s.actions().await, ["connected", "connected"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consent_flow_connects_with_pkce_on_sqlite() {
-    consent_flow_connects_with_pkce(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consent_flow_connects_with_pkce_on_postgres() {
-    consent_flow_connects_with_pkce(Backend::Postgres).await;
-}
-
-async fn refresh_rotates_and_stores_the_new_refresh_token(backend: Backend) {
-    let s = setup(backend).await;
+async fn refresh_rotates_and_stores_the_new_refresh_token(t: TestDb) {
+    let s = setup(t).await;
     s.idp.set_ttl(10, 3600).await;
     let connection = s.connected("bob").await;
     let before = refresh_token_of(&s.stored(&connection).await);
@@ -303,18 +296,8 @@ async fn refresh_rotates_and_stores_the_new_refresh_token(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_rotates_and_stores_the_new_refresh_token_on_sqlite() {
-    refresh_rotates_and_stores_the_new_refresh_token(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_rotates_and_stores_the_new_refresh_token_on_postgres() {
-    refresh_rotates_and_stores_the_new_refresh_token(Backend::Postgres).await;
-}
-
-async fn a_revoked_grant_needs_reauth(backend: Backend) {
-    let s = setup(backend).await;
+async fn a_revoked_grant_needs_reauth(t: TestDb) {
+    let s = setup(t).await;
     s.idp.set_ttl(10, 3600).await;
     let connection = s.connected("carol").await;
     s.idp.revoke_grants().await;
@@ -344,24 +327,14 @@ async fn a_revoked_grant_needs_reauth(backend: Backend) {
     assert!(s.idp.accepts(&token).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_grant_needs_reauth_on_sqlite() {
-    a_revoked_grant_needs_reauth(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_grant_needs_reauth_on_postgres() {
-    a_revoked_grant_needs_reauth(Backend::Postgres).await;
-}
-
 async fn nothing_is_persisted(s: &Setup) {
     assert_eq!(s.app.t.count("connections").await, 0);
     assert_eq!(s.app.t.count("credential_secrets").await, 0);
     assert_eq!(s.app.t.count("activity_log").await, 0);
 }
 
-async fn denied_consent_bad_and_replayed_states_persist_nothing(backend: Backend) {
-    let s = setup(backend).await;
+async fn denied_consent_bad_and_replayed_states_persist_nothing(t: TestDb) {
+    let s = setup(t).await;
 
     // The user denies consent.
     let (_, back) = s.consent("deny").await;
@@ -483,18 +456,8 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn denied_consent_bad_and_replayed_states_persist_nothing_on_sqlite() {
-    denied_consent_bad_and_replayed_states_persist_nothing(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn denied_consent_bad_and_replayed_states_persist_nothing_on_postgres() {
-    denied_consent_bad_and_replayed_states_persist_nothing(Backend::Postgres).await;
-}
-
-async fn client_credentials_are_obtained_cached_and_renewed(backend: Backend) {
-    let s = setup(backend).await;
+async fn client_credentials_are_obtained_cached_and_renewed(t: TestDb) {
+    let s = setup(t).await;
     let r = s
         .app
         .post(
@@ -565,18 +528,8 @@ async fn client_credentials_are_obtained_cached_and_renewed(backend: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_credentials_are_obtained_cached_and_renewed_on_sqlite() {
-    client_credentials_are_obtained_cached_and_renewed(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_credentials_are_obtained_cached_and_renewed_on_postgres() {
-    client_credentials_are_obtained_cached_and_renewed(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_outages_degrade_health_keep_status_and_recover() {
-    let s = setup(Backend::Postgres).await;
+    let s = setup(TestDb::postgres().await).await;
     s.idp.set_ttl(10, 3600).await;
     let connection = s.connected("frank").await;
     let old = s.access_token_without_refresh(&connection).await;
@@ -626,14 +579,17 @@ async fn provider_outages_degrade_health_keep_status_and_recover() {
 impl Setup {
     async fn access_token_without_refresh(&self, connection: &str) -> String {
         match self.stored(connection).await {
-            Credential::Oauth2 { access_token, .. } => access_token.expose_secret().to_owned(),
+            Credential::Oauth2 { access_token, .. } => {
+                secrets::record(access_token.expose_secret());
+                access_token.expose_secret().to_owned()
+            }
             _ => panic!("not an OAuth credential"),
         }
     }
 }
 
-async fn the_background_refresher_renews_due_tokens_once(backend: Backend) {
-    let s = setup(backend).await;
+async fn the_background_refresher_renews_due_tokens_once(t: TestDb) {
+    let s = setup(t).await;
     s.idp.set_ttl(10, 3600).await;
     let a = s.connected("gina").await;
     let b = s.connected("hal").await;
@@ -698,23 +654,13 @@ async fn the_background_refresher_renews_due_tokens_once(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_background_refresher_renews_due_tokens_once_on_sqlite() {
-    the_background_refresher_renews_due_tokens_once(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_background_refresher_renews_due_tokens_once_on_postgres() {
-    the_background_refresher_renews_due_tokens_once(Backend::Postgres).await;
-}
-
 /// Two `connvault serve` processes on one PostgreSQL database; 200 concurrent
 /// credential reads over 20 connections whose tokens are due: the authorization
 /// server sees exactly 20 refreshes, every reader gets a token it accepts, and no
 /// connection ends up needing re-authorization.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_refresh_each_connection_exactly_once() {
-    let s = setup(Backend::Postgres).await;
+    let s = setup(TestDb::postgres().await).await;
     s.idp.set_ttl(10, 3600).await;
     let mut connections = Vec::new();
     for i in 0..20 {
@@ -763,6 +709,7 @@ async fn two_processes_refresh_each_connection_exactly_once() {
         let (connection, status, body) = joined.unwrap();
         assert_eq!(status, 200, "{body}");
         let token = body["fields"]["access_token"].as_str().unwrap().to_owned();
+        secrets::record(&token);
         tokens.entry(connection).or_default().insert(token);
     }
     assert_eq!(s.idp.count("refresh_token").await, 20, "one refresh each");
@@ -792,3 +739,12 @@ async fn two_processes_refresh_each_connection_exactly_once() {
         assert!(!log.contains("lease expired"), "{log}");
     }
 }
+
+crate::on_both_backends!(
+    consent_flow_connects_with_pkce,
+    refresh_rotates_and_stores_the_new_refresh_token,
+    a_revoked_grant_needs_reauth,
+    denied_consent_bad_and_replayed_states_persist_nothing,
+    client_credentials_are_obtained_cached_and_renewed,
+    the_background_refresher_renews_due_tokens_once,
+);

@@ -13,10 +13,10 @@ use connvault::services::connections as service;
 use connvault::services::credentials::{self, Credential};
 use connvault::tenancy::TenantTxn;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
-use secrecy::SecretString;
+use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use crate::support::{Backend, TestDb, new_connection};
+use crate::support::{Backend, TestDb, new_connection, secrets};
 
 /// One tenant's rows in every tenant table.
 struct Seeded {
@@ -30,7 +30,7 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
         .unwrap()
         .tenant_id();
     let credential = Credential::ApiKey {
-        api_key: SecretString::from(format!("sk_test_{name}_0123456789")),
+        api_key: crate::credentials::s(&format!("sk_test_{name}_0123456789")),
     };
     let actor = Actor {
         key_id: None,
@@ -46,7 +46,7 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
     )
     .await
     .unwrap();
-    api_keys::create(
+    let key = api_keys::create(
         &t.db,
         Some(tenant),
         connvault::models::api_key::Role::Viewer,
@@ -54,6 +54,7 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
     )
     .await
     .unwrap();
+    secrets::record(key.secret.expose_secret());
     // A connect session (its PKCE verifier is only written once the link is opened).
     connvault::repositories::oauth_apps::set(
         &t.db,
@@ -61,13 +62,13 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
         connvault::repositories::oauth_apps::OAuthAppInput {
             provider: connvault::models::ProviderSlug::parse("github").unwrap(),
             client_id: "client".to_owned(),
-            client_secret: Some(SecretString::from("app-secret-0123456789")),
+            client_secret: Some(crate::credentials::s("app-secret-0123456789")),
             allowed_return_urls: vec!["https://app.example/back".to_owned()],
         },
     )
     .await
     .unwrap();
-    connvault::services::connect::create_session(
+    let session = connvault::services::connect::create_session(
         &t.db,
         tenant,
         &actor,
@@ -81,6 +82,7 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
     )
     .await
     .unwrap();
+    secrets::record(session.token.expose_secret());
     Seeded {
         tenant,
         connection: conn.connection_id(),
@@ -377,6 +379,7 @@ async fn a_pooled_connection_keeps_no_tenant_after_its_transaction() {
     )
     .await
     .unwrap();
+    secrets::record(key.secret.expose_secret());
     let found = api_keys::authenticate(&pool, secrecy::ExposeSecret::expose_secret(&key.secret))
         .await
         .unwrap()

@@ -7,6 +7,7 @@
 // (oidc-provider notices, errors) goes to stderr.
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 
 import Provider, { interactionPolicy } from 'oidc-provider';
@@ -78,6 +79,91 @@ function countTokenResponse(grantType, status) {
 const grants = new Map();
 
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// ------------------------------------------------------------ secret recorder
+
+// With SECRETS_FILE set, every token and code the server issues or receives, and
+// every PKCE verifier and state it receives, is appended to that file, one per
+// line: the connvault tests fail when any of them reaches a log.
+const SECRETS_FILE = process.env.SECRETS_FILE || '';
+const RECEIVED_PARAMS = ['code', 'code_verifier', 'state', 'refresh_token', 'token', 'id_token_hint'];
+const ISSUED_FIELDS = ['access_token', 'refresh_token', 'id_token', 'code'];
+const recorded = new Set();
+
+function recordSecret(value) {
+  if (SECRETS_FILE === '' || typeof value !== 'string') return;
+  const secret = value.trim();
+  // Shorter values would match by chance; the scan ignores them too.
+  if (secret.length < 8 || secret.includes('\n') || recorded.has(secret)) return;
+  recorded.add(secret);
+  try {
+    fs.appendFileSync(SECRETS_FILE, `${secret}\n`);
+  } catch (err) {
+    console.error(`oidc test server: cannot record a secret in SECRETS_FILE: ${err.message}`);
+  }
+}
+
+function recordParams(params, names) {
+  if (!params || typeof params !== 'object') return;
+  for (const name of names) {
+    let value;
+    try {
+      value = params[name];
+    } catch {
+      continue;
+    }
+    if (typeof value === 'string') recordSecret(value);
+  }
+}
+
+// The code and state (and, in implicit or hybrid responses, tokens) of a redirect.
+function recordRedirect(location) {
+  let url;
+  try {
+    url = new URL(location, 'http://127.0.0.1');
+  } catch {
+    return;
+  }
+  for (const query of [url.searchParams, new URLSearchParams(url.hash.replace(/^#/, ''))]) {
+    for (const name of [...ISSUED_FIELDS, 'state']) {
+      for (const value of query.getAll(name)) recordSecret(value);
+    }
+  }
+}
+
+// Innermost middleware: sees each request's parameters (query, and the body the
+// provider parsed) and its response (a token response's JSON, a redirect's
+// Location) before the outer token middleware edits the response.
+function installSecretRecorder(provider) {
+  if (SECRETS_FILE === '') return;
+  provider.use(async (ctx, next) => {
+    recordParams(ctx.query, RECEIVED_PARAMS);
+    try {
+      await next();
+    } finally {
+      const { oidc } = ctx;
+      if (oidc) {
+        let params;
+        let body;
+        try { ({ params } = oidc); } catch { /* not parsed for this route */ }
+        try { ({ body } = oidc); } catch { /* not parsed for this route */ }
+        recordParams(params, RECEIVED_PARAMS);
+        recordParams(body, RECEIVED_PARAMS);
+      }
+      if (ctx.body && typeof ctx.body === 'object' && !Buffer.isBuffer(ctx.body)
+          && typeof ctx.body.pipe !== 'function') {
+        recordParams(ctx.body, ISSUED_FIELDS);
+      }
+      const location = ctx.response.get('location');
+      if (location) recordRedirect(location);
+    }
+  });
+  // Every token and code as the provider stores it (opaque ones: the id is the value).
+  for (const event of ['access_token.saved', 'authorization_code.saved', 'refresh_token.saved',
+    'client_credentials.saved']) {
+    provider.on(event, (token) => { recordSecret(token && token.jti); });
+  }
+}
 
 // ------------------------------------------------------------------ adapter
 
@@ -252,8 +338,9 @@ function installTokenMiddleware(provider) {
 
     if (failToken.remaining > 0) {
       failToken.remaining -= 1;
-      const body = await readBody(ctx.req);
-      const grantType = new URLSearchParams(body.toString('utf8')).get('grant_type') || 'unknown';
+      const body = new URLSearchParams((await readBody(ctx.req)).toString('utf8'));
+      recordParams(Object.fromEntries(body), RECEIVED_PARAMS);
+      const grantType = body.get('grant_type') || 'unknown';
       countTokenRequest(grantType);
       if (settings.token_delay_ms > 0) await sleep(settings.token_delay_ms);
       ctx.status = failToken.status;
@@ -517,6 +604,7 @@ function main() {
     provider.on('grant.destroyed', (grant) => { grants.delete(grant.jti); });
     provider.on('server_error', (ctx, err) => { console.error('oidc-provider server_error:', err); });
     installTokenMiddleware(provider);
+    installSecretRecorder(provider);
     callback = provider.callback();
     process.stdout.write(`OIDC_READY ${issuer}\n`);
   });

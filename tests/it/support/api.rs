@@ -1,5 +1,6 @@
 //! `TestApp`: the real router over a test database, with an operator key, and a
-//! helper that records every response body for the secret scan.
+//! helper that keeps every response body and records every secret that goes in or
+//! out (`support::secrets`) for the scan of the logs.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +15,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::TestDb;
+use super::{TestDb, secrets};
 
 pub struct TestApp {
     pub t: TestDb,
@@ -41,6 +42,7 @@ impl TestApp {
             .secret
             .expose_secret()
             .to_owned();
+        secrets::record(&operator);
         Self {
             t,
             app,
@@ -73,6 +75,7 @@ impl TestApp {
 
     /// Sends a prepared request.
     pub async fn send(&self, request: Request<Body>, label: &str) -> Response {
+        let request = record_request(request).await;
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let content_type = response
@@ -93,6 +96,10 @@ impl TestApp {
             .unwrap()
             .push((label.to_owned(), text.clone()));
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        secrets::record_response_json(&json);
+        if let Some(location) = &location {
+            secrets::record_url(location);
+        }
         Response {
             status,
             content_type,
@@ -132,8 +139,30 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
-        r.json["secret"].as_str().unwrap().to_owned()
+        let secret = r.json["secret"].as_str().unwrap().to_owned();
+        secrets::record(&secret);
+        secret
     }
+}
+
+/// Records the secrets a request carries (its bearer key, a connect-link token or an
+/// OAuth code or state in its URI, credentials in its JSON body) and gives it back.
+async fn record_request(request: Request<Body>) -> Request<Body> {
+    let (parts, body) = request.into_parts();
+    if let Some(auth) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let key = auth.split_once(' ').map_or(auth, |(_, key)| key);
+        secrets::record(key);
+    }
+    secrets::record_url(&parts.uri.to_string());
+    let bytes = body.collect().await.unwrap().to_bytes();
+    if let Ok(json) = serde_json::from_slice::<Value>(&bytes) {
+        secrets::record_request_json(&json);
+    }
+    Request::from_parts(parts, Body::from(bytes))
 }
 
 /// Markers every secret the tests write carries.

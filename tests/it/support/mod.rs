@@ -12,8 +12,12 @@ use url::Url;
 
 pub mod api;
 pub mod http;
+pub mod logs;
 pub mod oidc;
+pub mod secrets;
 pub mod serve;
+
+pub use logs::capture_logs;
 
 /// Where the tests find a PostgreSQL server allowed to create databases.
 pub fn admin_database_url() -> String {
@@ -52,7 +56,9 @@ pub fn random_master_key_b64() -> String {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    let key = base64::engine::general_purpose::STANDARD.encode(bytes);
+    secrets::record(&key);
+    key
 }
 
 impl TestDb {
@@ -87,6 +93,9 @@ impl TestDb {
         if backend == Backend::Postgres {
             // Provisioned as a single-URL set-up does it (the URL has no password).
             let plan = db::Plan::derived(&t.url, db::roles::DEFAULT_SERVICE_ROLE).expect("plan");
+            if let Some(password) = plan.role.as_ref().and_then(|r| r.password.as_ref()) {
+                secrets::record(secrecy::ExposeSecret::expose_secret(password));
+            }
             db::roles::provision(&t.owner, db::roles::DEFAULT_SERVICE_ROLE, None, false)
                 .await
                 .expect("provision the service role");
@@ -208,31 +217,6 @@ impl Drop for TestDb {
         });
         let _ = dropper.join();
     }
-}
-
-/// Sends every log event of the test run, at trace level for connvault, as JSON to
-/// `target/test-logs/it-<pid>.log`; `.ci/run` scans those files for the secrets the
-/// tests write. Tests that install their own subscriber still check their own output.
-pub fn capture_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-logs");
-        if std::fs::create_dir_all(&dir).is_err() {
-            return;
-        }
-        let Ok(file) = std::fs::File::create(dir.join(format!("it-{}.log", std::process::id())))
-        else {
-            return;
-        };
-        let file = std::sync::Mutex::new(file);
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "connvault=trace,tower_http=trace,sea_orm=debug,sqlx=debug,info",
-            ))
-            .with_writer(file)
-            .try_init();
-    });
 }
 
 /// Generates, for each named `async fn(TestDb)`, one test on SQLite and one on

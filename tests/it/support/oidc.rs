@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::secrets;
+
 /// The redirect URI connvault registers when its public URL is the default.
 pub const REDIRECT_URI: &str = "http://127.0.0.1:8080/oauth/callback/testidp";
 pub const CLIENT_ID: &str = "connvault";
@@ -52,6 +54,10 @@ impl Oidc {
     /// A fresh server whose code-flow client accepts `redirect_uris`.
     pub async fn start_with(redirect_uris: &[&str]) -> Self {
         ensure_installed();
+        secrets::record_all([CLIENT_SECRET, CC_CLIENT_SECRET]);
+        // The server records every token and code it issues or receives, and every
+        // PKCE verifier and state, for the scan of the logs.
+        let secrets_file = super::logs::unique_file("secrets-oidc", "txt");
         let clients = json!([
             {
                 "client_id": CLIENT_ID,
@@ -73,6 +79,7 @@ impl Oidc {
             .arg(dir().join("server.mjs"))
             .env("PORT", "0")
             .env("OIDC_CLIENTS", clients.to_string())
+            .env("SECRETS_FILE", &secrets_file)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -174,6 +181,7 @@ impl Oidc {
 
     /// Whether the server considers the access token valid (introspection).
     pub async fn accepts(&self, token: &str) -> bool {
+        secrets::record(token);
         let r: Value = self
             .http
             .post(format!("{}/token/introspection", self.issuer))
@@ -190,6 +198,7 @@ impl Oidc {
 
     /// Presents a refresh token at the token endpoint; the answer's `error`, if any.
     pub async fn refresh_error(&self, refresh_token: &str) -> Option<String> {
+        secrets::record(refresh_token);
         let r: Value = self
             .http
             .post(format!("{}/token", self.issuer))
@@ -246,6 +255,7 @@ impl Oidc {
             } else {
                 format!("{}{location}", self.issuer)
             };
+            secrets::record_url(&next);
             if next.starts_with(redirect_prefix) {
                 return next;
             }

@@ -1,5 +1,7 @@
-//! A `connvault serve` child process on a free port, and its log.
+//! A `connvault serve` child process on a free port, and its log, which is also
+//! written to `target/test-logs/serve-<pid>-<n>.log` for the secret scan.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -27,17 +29,29 @@ pub async fn spawn_serve(dir: &Path, env: &[(&str, &str)]) -> Server {
         .env_remove("CONNVAULT_MASTER_KEY_FILE")
         .env("CONNVAULT_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn serve");
+    let file = std::fs::File::create(super::logs::unique_file("serve", "log"))
+        .expect("a log file for serve");
+    let log_file = std::sync::Arc::new(std::sync::Mutex::new(file));
+    // stdout carries nothing meant for the test, but it goes to the log file too.
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let out_file = log_file.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = out.next_line().await {
+            append(&out_file, &line);
+        }
+    });
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = String::new();
     let addr = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
+            append(&log_file, &line);
             seen.push_str(&line);
             seen.push('\n');
             if let Some(rest) = line.split("listening on http://").nth(1) {
@@ -51,12 +65,20 @@ pub async fn spawn_serve(dir: &Path, env: &[(&str, &str)]) -> Server {
     let log = tokio::spawn(async move {
         let mut rest = String::new();
         while let Ok(Some(line)) = lines.next_line().await {
+            append(&log_file, &line);
             rest.push_str(&line);
             rest.push('\n');
         }
         rest
     });
     Server { child, addr, log }
+}
+
+/// Appends a line to the log file, unbuffered: what the process said is on disk even
+/// if the test ends first.
+fn append(file: &std::sync::Mutex<std::fs::File>, line: &str) {
+    let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = file.write_all(format!("{line}\n").as_bytes());
 }
 
 impl Server {
