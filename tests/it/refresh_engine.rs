@@ -16,12 +16,13 @@ use connvault::repositories::refresh_leases::{self, Due, DueQuery, Lease};
 use connvault::services::connections as service;
 use connvault::services::credentials::Credential;
 use connvault::services::refresh::{RefreshOptions, Refresher};
-use secrecy::SecretString;
 use serde_json::json;
 
+use crate::credentials::s;
 use crate::on_both_backends;
 use crate::support::TestDb;
 use crate::support::api::TestApp;
+use crate::support::logs::Capture;
 use crate::support::oidc::{self, Oidc, RETURN_URL};
 
 /// Declares `slug` as an OAuth provider whose token endpoint is `idp`'s, with
@@ -83,8 +84,14 @@ async fn connections(
         );
         input.token_expires_at = Some(Utc::now() + expires_in);
         let credential = Credential::Oauth2 {
-            access_token: SecretString::from(format!("gho_access_{slug}_{i}")),
-            refresh_token: Some(SecretString::from(format!("ghr_refresh_{slug}_{i}"))),
+            access_token: s(&format!(
+                "gho_access_{slug}_{i}_{}",
+                uuid::Uuid::new_v4().simple()
+            )),
+            refresh_token: Some(s(&format!(
+                "ghr_refresh_{slug}_{i}_{}",
+                uuid::Uuid::new_v4().simple()
+            ))),
         };
         let (conn, _) = service::connect(
             &t.db,
@@ -101,12 +108,9 @@ async fn connections(
     ids
 }
 
-/// Lines of this process's captured log at WARN that name one of `ids` and `message`.
-fn warnings_about(ids: &[ConnectionId], message: &str) -> Vec<String> {
+/// The connections among `ids` named by a WARN event of `log` that says `message`.
+fn warnings_about(log: &str, ids: &[ConnectionId], message: &str) -> Vec<String> {
     let wanted: BTreeSet<String> = ids.iter().map(|c| c.as_uuid().to_string()).collect();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("target/test-logs/it-{}.log", std::process::id()));
-    let log = std::fs::read_to_string(path).expect("the process log");
     log.lines()
         .filter(|l| l.contains("\"WARN\"") && l.contains(message))
         .filter_map(|l| {
@@ -154,6 +158,8 @@ async fn a_background_pass_selects_only_what_it_renews_and_ends(t: TestDb) {
     .await;
 
     let refresher = Refresher::new(app.t.db.clone(), keyring, RefreshOptions::default());
+    // Process-wide: the pass logs from the tasks it spawns.
+    let capture = Capture::start();
     let report = tokio::time::timeout(Duration::from_secs(120), refresher.pass())
         .await
         .expect("one pass ends")
@@ -188,10 +194,11 @@ async fn a_background_pass_selects_only_what_it_renews_and_ends(t: TestDb) {
     assert_eq!((again.due, again.failed), (0, 0), "{again:?}");
 
     // One warning per connection that could not be renewed, none for the others.
-    let warned = warnings_about(&stuck, "background renewal cannot be attempted");
+    let log = capture.text();
+    let warned = warnings_about(&log, &stuck, "background renewal cannot be attempted");
     assert_eq!(warned.len(), 600);
     assert_eq!(warned.iter().collect::<BTreeSet<_>>().len(), 600);
-    assert!(warnings_about(&not_due, "").is_empty());
+    assert!(warnings_about(&log, &not_due, "").is_empty());
 }
 
 async fn a_failure_is_recorded_only_by_the_attempt_that_holds_the_lease(t: TestDb) {
