@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
@@ -297,7 +297,9 @@ pub async fn make_default(
     tag = "connections",
     params(ConnectionPath),
     responses(
-        (status = 200, body = ConnectionView),
+        (status = 200, body = DisconnectedView, headers(
+            ("promoted-default-id" = Uuid, description = "The connection made the provider's default in place of this one, if any")
+        )),
         ReadProblems,
     ),
     security(("api_key" = []))
@@ -306,11 +308,38 @@ pub async fn disconnect(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
-) -> ApiResult<Json<ConnectionView>> {
+) -> ApiResult<(HeaderMap, Json<DisconnectedView>)> {
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
-    let conn = service::disconnect(&state.db, tenant, &actor, id).await?;
-    Ok(Json(ConnectionView::new(conn, None)))
+    let removed = service::disconnect(&state.db, tenant, &actor, id).await?;
+    let promoted = removed.promoted.map(|c| c.id);
+    let view = DisconnectedView {
+        connection: ConnectionView::new(removed.conn, None),
+        promoted_default_id: promoted,
+    };
+    Ok((promoted_header(promoted), Json(view)))
 }
+
+/// A disconnected connection, and the one made its provider's default in its place.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DisconnectedView {
+    #[serde(flatten)]
+    connection: ConnectionView,
+    /// Set when this was the default and another active connection took its place.
+    promoted_default_id: Option<Uuid>,
+}
+
+/// `promoted-default-id`, when a default was promoted.
+fn promoted_header(promoted: Option<Uuid>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(id) = promoted
+        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    {
+        headers.insert(PROMOTED_DEFAULT, value);
+    }
+    headers
+}
+
+const PROMOTED_DEFAULT: HeaderName = HeaderName::from_static("promoted-default-id");
 
 #[utoipa::path(
     operation_id = "delete_connection",
@@ -319,7 +348,9 @@ pub async fn disconnect(
     tag = "connections",
     params(ConnectionPath),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 204, description = "Deleted", headers(
+            ("promoted-default-id" = Uuid, description = "The connection made the provider's default in place of this one, if any")
+        )),
         ReadProblems,
     ),
     security(("api_key" = []))
@@ -328,10 +359,13 @@ pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(StatusCode, HeaderMap)> {
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
-    service::delete(&state.db, tenant, &actor, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let removed = service::delete(&state.db, tenant, &actor, id).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        promoted_header(removed.promoted.map(|c| c.id)),
+    ))
 }
 
 /// `GET …/credentials`: the decrypted credential, for the tenant's service keys. Two

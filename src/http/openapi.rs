@@ -39,7 +39,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         views::ProviderUpsertBody, views::Page<views::TenantView>, views::Page<views::ApiKeyView>, views::Page<views::ProviderView>,
         views::Page<views::ConnectionView>, views::Page<views::ActivityView>, views::Page<views::IntegrationView>,
         tenants::CreateTenant, tenants::CreateKey, connections::CreateConnection,
-        connections::UpdateConnection, Credential, CredentialKind, ConnectionStatus,
+        connections::UpdateConnection, connections::DisconnectedView, Credential, CredentialKind, ConnectionStatus,
         crate::models::connect_session::SessionStatus,
         HealthStatus, Role, Action, AuthMode, HealthCheck,
         oauth::SetOAuthApp, oauth::OAuthAppView, oauth::CreateConnectSession,

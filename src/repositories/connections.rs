@@ -499,6 +499,60 @@ async fn update_one<C: TenantScope>(
     .await
 }
 
+/// When the tenant has no default for `provider` any more, makes its oldest active
+/// connection the default and returns it; `None` when a default exists or no active
+/// connection is left. A concurrent promotion or `make_default` that wins the partial
+/// unique index leaves this one a no-op (in a savepoint, so the caller's transaction
+/// goes on).
+pub async fn promote_default<C: TenantScope>(
+    db: &C,
+    tenant: TenantId,
+    provider: &str,
+) -> Result<Option<connection::Model>> {
+    let group = scoped(tenant).filter(connection::Column::ProviderSlug.eq(provider));
+    tenancy::write(db, tenant, async |txn| {
+        let has_default = group
+            .clone()
+            .filter(connection::Column::IsDefault.eq(true))
+            .one(txn)
+            .await?
+            .is_some();
+        if has_default {
+            return Ok(None);
+        }
+        let Some(oldest) = group
+            .clone()
+            .filter(connection::Column::Status.eq(ConnectionStatus::Active))
+            .order_by_asc(connection::Column::CreatedAt)
+            .order_by_asc(connection::Column::Id)
+            .one(txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let savepoint = txn.begin().await?;
+        let claimed = connection::Entity::update_many()
+            .col_expr(connection::Column::IsDefault, Expr::val(true))
+            .col_expr(connection::Column::UpdatedAt, Expr::val(super::now()))
+            .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(connection::Column::Id.eq(oldest.id))
+            .exec_with_returning(&savepoint)
+            .await;
+        match claimed {
+            Ok(rows) => {
+                savepoint.commit().await?;
+                Ok(rows.into_iter().next())
+            }
+            Err(err) if is_unique_violation(&err) => {
+                savepoint.rollback().await?;
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
+    })
+    .await
+}
+
 /// Makes the tenant's connection the default for its provider, in one transaction:
 /// afterwards exactly one connection of that (tenant, provider) is the default, also
 /// when several callers race.

@@ -141,15 +141,16 @@ pub async fn make_default(
 }
 
 /// Destroys the credential and marks the connection `revoked` (the row stays);
-/// records `disconnected`.
+/// records `disconnected`, and promotes another default when this was the default.
 pub async fn disconnect(
     db: &DatabaseConnection,
     tenant: TenantId,
     actor: &Actor,
     id: ConnectionId,
-) -> Result<connection::Model> {
+) -> Result<Removed> {
     let txn = TenantTxn::begin_write(db, tenant).await?;
-    if connections::lock(&txn, tenant, id).await?.status == ConnectionStatus::Revoked {
+    let before = connections::lock(&txn, tenant, id).await?;
+    if before.status == ConnectionStatus::Revoked {
         return Err(Error::invalid(
             "status",
             "the connection is already disconnected",
@@ -159,21 +160,55 @@ pub async fn disconnect(
     let conn = connections::revoke(&txn, tenant, id).await?;
     let details = json!({ "secrets_destroyed": destroyed });
     record(&txn, actor, &conn, Action::Disconnected, details).await?;
+    let promoted = keep_a_default(&txn, actor, &before, "disconnected").await?;
     txn.commit().await?;
-    Ok(conn)
+    Ok(Removed { conn, promoted })
 }
 
-/// Deletes the connection and its credential; records `deleted` (the log entry stays).
+/// A connection disconnected or deleted, and the connection made its provider's
+/// default in its place, if any.
+pub struct Removed {
+    pub conn: connection::Model,
+    pub promoted: Option<connection::Model>,
+}
+
+/// Exactly one default while any active connection is left: when `removed` was its
+/// provider's default, the oldest active connection takes its place, recorded as
+/// `default_changed` in the same transaction.
+async fn keep_a_default(
+    txn: &TenantTxn,
+    actor: &Actor,
+    removed: &connection::Model,
+    because: &str,
+) -> Result<Option<connection::Model>> {
+    if !removed.is_default {
+        return Ok(None);
+    }
+    let promoted = connections::promote_default(txn, txn.tenant(), &removed.provider_slug).await?;
+    if let Some(conn) = &promoted {
+        let details = json!({
+            "promoted": true,
+            "previous_default": removed.id,
+            "previous_default_was": because,
+        });
+        record(txn, actor, conn, Action::DefaultChanged, details).await?;
+    }
+    Ok(promoted)
+}
+
+/// Deletes the connection and its credential; records `deleted` (the log entry stays),
+/// and promotes another default when this was the default.
 pub async fn delete(
     db: &DatabaseConnection,
     tenant: TenantId,
     actor: &Actor,
     id: ConnectionId,
-) -> Result<connection::Model> {
+) -> Result<Removed> {
     let txn = TenantTxn::begin_write(db, tenant).await?;
     let conn = connections::delete(&txn, tenant, id).await?;
     let details = json!({ "external_id": conn.external_id });
     record(&txn, actor, &conn, Action::Deleted, details).await?;
+    let promoted = keep_a_default(&txn, actor, &conn, "deleted").await?;
     txn.commit().await?;
-    Ok(conn)
+    Ok(Removed { conn, promoted })
 }

@@ -9,6 +9,7 @@ mod cli;
 mod connections;
 mod constraints;
 mod credentials;
+mod defaults;
 mod harness;
 mod http_health;
 mod isolation;

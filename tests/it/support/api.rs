@@ -30,6 +30,7 @@ pub struct Response {
     pub content_type: String,
     pub json: Value,
     pub location: Option<String>,
+    pub headers: axum::http::HeaderMap,
 }
 
 impl TestApp {
@@ -89,6 +90,7 @@ impl TestApp {
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         self.bodies
@@ -105,6 +107,7 @@ impl TestApp {
             content_type,
             json,
             location,
+            headers,
         }
     }
 
