@@ -86,6 +86,11 @@ pub struct GlobalArgs {
     )]
     pub log_format: LogFormat,
 
+    /// Also append the audit trail (target `connvault::audit`: credential reads, API-key
+    /// changes) to this file, as JSON lines.
+    #[arg(long, env = "CONNVAULT_AUDIT_LOG", global = true)]
+    pub audit_log: Option<PathBuf>,
+
     /// File holding the base64 master key (instead of `CONNVAULT_MASTER_KEY`).
     #[arg(long, env = "CONNVAULT_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
@@ -119,6 +124,7 @@ impl std::fmt::Debug for GlobalArgs {
             .field("profile", &self.profile)
             .field("catalog", &self.catalog)
             .field("log_format", &self.log_format)
+            .field("audit_log", &self.audit_log)
             .field("master_key_file", &self.master_key_file)
             .field("key_rotate_after", &self.key_rotate_after)
             .field("db_max_connections", &self.db_max_connections)

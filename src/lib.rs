@@ -7,6 +7,7 @@
 //! - [`http`]: the axum router served by `connvault serve`; [`cli`]: the binary's commands.
 //! - [`config`] and [`error`]: the typed configuration and the library's error enum.
 
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -6,6 +6,7 @@ mod migrate;
 mod oauth_app;
 mod serve;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sea_orm::DatabaseConnection;
 use tracing_subscriber::EnvFilter;
@@ -14,7 +15,7 @@ use crate::catalog::{self, Catalog};
 use crate::config::{GlobalArgs, LogFormat, ServeArgs};
 use crate::models::TenantId;
 use crate::models::api_key::Role;
-use crate::{db, repositories};
+use crate::{db, repositories, services};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -117,7 +118,7 @@ pub enum ProvidersAction {
 /// Parses the command line and runs it.
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.global.log_format);
+    init_tracing(cli.global.log_format, cli.global.audit_log.as_deref())?;
     match cli.command {
         Command::Serve(args) => serve::run(&cli.global, &args).await,
         Command::Migrate { action } => migrate::run(&cli.global, action).await,
@@ -150,7 +151,8 @@ pub async fn run() -> anyhow::Result<()> {
                             })?;
                         (Some(tenant), role)
                     };
-                    let key = repositories::api_keys::create(&db, tenant, role, &name).await?;
+                    let key =
+                        services::api_keys::create(&db, &cli_actor(), tenant, role, &name).await?;
                     eprintln!(
                         "api key {} ({}) created; the secret below is shown only once",
                         key.key.id,
@@ -162,7 +164,7 @@ pub async fn run() -> anyhow::Result<()> {
                     let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
                     let id = uuid::Uuid::parse_str(&id)
                         .map_err(|_| anyhow::anyhow!("{id:?} is not a key id"))?;
-                    repositories::api_keys::revoke(&db, tenant, id).await?;
+                    services::api_keys::revoke(&db, &cli_actor(), tenant, id).await?;
                     println!("revoked {id}");
                 }
             }
@@ -196,7 +198,16 @@ pub async fn run() -> anyhow::Result<()> {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+/// Who CLI changes are recorded as.
+fn cli_actor() -> crate::repositories::activity::Actor {
+    crate::repositories::activity::Actor::system("connvault cli")
+}
+
+fn init_tracing(format: LogFormat, audit_log: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // axum traces every rejected request body with its parse error, which quotes the
     // offending value; that value can be a secret sent in the wrong field.
@@ -204,14 +215,38 @@ fn init_tracing(format: LogFormat) {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let stderr = match format {
+        LogFormat::Json => stderr.json().with_filter(filter).boxed(),
+        LogFormat::Text => stderr.with_filter(filter).boxed(),
+    };
+    // The audit trail, when routed to a file: its events only, JSON, one per line.
+    let audit = match audit_log {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the audit log {}", path.display()))?;
+            let only_audit = tracing_subscriber::filter::Targets::new()
+                .with_target(crate::audit::TARGET, tracing::Level::INFO);
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_filter(only_audit),
+            )
+        }
+        None => None,
+    };
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(audit)
+        .init();
+    Ok(())
 }
 
 /// Applies pending migrations as the owner, then opens the service's pool (checked on

@@ -1,11 +1,13 @@
 //! A tenant's connections: create (with a credential), list, get, update, replace the
 //! credential, make default, disconnect, delete, and the credential read.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
+use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
 use super::AppState;
@@ -15,6 +17,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::paths::{ConnectionPath, TenantPath};
 use super::problems::{ReadProblems, WriteProblems};
 use super::views::{ConnectionView, CredentialSecretView, Page, Problem};
+use crate::audit;
 use crate::models::connection::{ConnectionStatus, HealthStatus};
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId};
 use crate::repositories::Page as PageRequest;
@@ -392,14 +395,40 @@ pub async fn read_credentials(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
-) -> ApiResult<Json<CredentialSecretView>> {
+    request_id: Option<Extension<RequestId>>,
+) -> ApiResult<(HeaderMap, Json<CredentialSecretView>)> {
+    let outcome = read_credential(&state, &principal, tenant, id).await;
+    // Every read, answered or refused, leaves an audit line and a count per key; no
+    // row is written.
+    let result = match &outcome {
+        Ok(_) => "ok",
+        Err(err) => err.code,
+    };
+    let request_id = request_id
+        .as_ref()
+        .and_then(|Extension(r)| r.header_value().to_str().ok());
+    audit::credential_read(request_id, principal.key_id, tenant, id, result);
+    state
+        .metrics
+        .count_credential_read(principal.key_id, result);
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    outcome.map(|view| (headers, Json(view)))
+}
+
+async fn read_credential(
+    state: &AppState,
+    principal: &Principal,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> ApiResult<CredentialSecretView> {
     principal
-        .authorize(&state, tenant, Need::Credentials)
+        .authorize(state, tenant, Need::Credentials)
         .await?;
     let read = state
         .refresher
         .read(tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("credential"))?;
-    Ok(Json(CredentialSecretView::new(id.as_uuid(), &read)))
+    Ok(CredentialSecretView::new(id.as_uuid(), &read))
 }

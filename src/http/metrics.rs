@@ -22,6 +22,8 @@ const BUCKETS: [f64; 12] = [
 #[derive(Default)]
 pub struct Metrics {
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    /// Credential reads by API key and result (`ok` or the problem code).
+    credential_reads: Mutex<BTreeMap<(uuid::Uuid, &'static str), u64>>,
 }
 
 #[derive(Default)]
@@ -43,6 +45,28 @@ impl Metrics {
                 if seconds <= bound {
                     *bucket += 1;
                 }
+            }
+        }
+    }
+
+    /// Counts one credential read by `key_id` that ended with `result`.
+    pub fn count_credential_read(&self, key_id: uuid::Uuid, result: &'static str) {
+        if let Ok(mut reads) = self.credential_reads.lock() {
+            *reads.entry((key_id, result)).or_default() += 1;
+        }
+    }
+
+    fn render_credential_reads(&self, out: &mut String) {
+        out.push_str(
+            "# HELP connvault_credential_reads_total Credential reads by API key and result.\n",
+        );
+        out.push_str("# TYPE connvault_credential_reads_total counter\n");
+        if let Ok(reads) = self.credential_reads.lock() {
+            for ((key_id, result), n) in reads.iter() {
+                let _ = writeln!(
+                    out,
+                    "connvault_credential_reads_total{{key_id=\"{key_id}\",result=\"{result}\"}} {n}"
+                );
             }
         }
     }
@@ -91,6 +115,7 @@ impl Metrics {
             );
         }
         drop(series);
+        self.render_credential_reads(&mut out);
         let (size, idle) = pool_stats(db);
         out.push_str(
             "# HELP connvault_db_pool_connections Open database connections in the pool.\n",

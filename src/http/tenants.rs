@@ -18,6 +18,7 @@ use super::views::{ApiKeyView, CreatedApiKeyView, Page, TenantView};
 use crate::models::TenantId;
 use crate::models::api_key::Role;
 use crate::repositories::{api_keys, tenants};
+use crate::services::api_keys as key_service;
 use secrecy::ExposeSecret;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -144,7 +145,7 @@ pub async fn create_tenant_key(
     ApiPath(tenant): ApiPath<TenantId>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKeyView>)> {
-    principal.authorize(&state, tenant, Need::Admin).await?;
+    let actor = principal.authorize(&state, tenant, Need::Admin).await?;
     let role = match body.role.as_deref().map(Role::parse) {
         Some(Some(role @ (Role::Admin | Role::Service | Role::Viewer))) => role,
         None => Role::Viewer,
@@ -155,7 +156,7 @@ pub async fn create_tenant_key(
             ));
         }
     };
-    let key = api_keys::create(&state.db, Some(tenant), role, &body.name).await?;
+    let key = key_service::create(&state.db, &actor, Some(tenant), role, &body.name).await?;
     Ok(created(key))
 }
 
@@ -205,8 +206,8 @@ pub async fn revoke_tenant_key(
     principal: Principal,
     ApiPath((tenant, key)): ApiPath<(TenantId, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize(&state, tenant, Need::Admin).await?;
-    api_keys::revoke(&state.db, Some(tenant), key).await?;
+    let actor = principal.authorize(&state, tenant, Need::Admin).await?;
+    key_service::revoke(&state.db, &actor, Some(tenant), key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -237,7 +238,14 @@ pub async fn create_operator_key(
             "keys made here are operator keys",
         ));
     }
-    let key = api_keys::create(&state.db, None, Role::Operator, &body.name).await?;
+    let key = key_service::create(
+        &state.db,
+        &principal.actor(),
+        None,
+        Role::Operator,
+        &body.name,
+    )
+    .await?;
     Ok(created(key))
 }
 
@@ -288,6 +296,6 @@ pub async fn revoke_operator_key(
     ApiPath(key): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     principal.require_operator()?;
-    api_keys::revoke(&state.db, None, key).await?;
+    key_service::revoke(&state.db, &principal.actor(), None, key).await?;
     Ok(StatusCode::NO_CONTENT)
 }

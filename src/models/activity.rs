@@ -41,6 +41,15 @@ pub enum Action {
     /// A renewal succeeded after failures that had degraded the connection's health.
     #[sea_orm(string_value = "refresh_recovered")]
     RefreshRecovered,
+    /// Display name or metadata changed; `details.fields` names which.
+    #[sea_orm(string_value = "updated")]
+    Updated,
+    /// An API key of the tenant was created; `details` has its id, role and name.
+    #[sea_orm(string_value = "api_key_created")]
+    ApiKeyCreated,
+    /// An API key of the tenant was revoked.
+    #[sea_orm(string_value = "api_key_revoked")]
+    ApiKeyRevoked,
 }
 
 impl Action {
@@ -55,6 +64,9 @@ impl Action {
             "refreshed" => Action::Refreshed,
             "refresh_failed" => Action::RefreshFailed,
             "refresh_recovered" => Action::RefreshRecovered,
+            "updated" => Action::Updated,
+            "api_key_created" => Action::ApiKeyCreated,
+            "api_key_revoked" => Action::ApiKeyRevoked,
             _ => return None,
         })
     }

@@ -168,6 +168,18 @@ pub async fn list<C: TenantScope>(db: &C, tenant: Option<TenantId>) -> Result<Ve
     tenancy::read(db, tenant, async |db| Ok(query.all(db).await?)).await
 }
 
+/// The tenant's key with this id, live or revoked, or `None`.
+pub async fn get<C: TenantScope>(
+    db: &C,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<api_key::Model>> {
+    let query = api_key::Entity::find()
+        .filter(api_key::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(api_key::Column::Id.eq(id));
+    tenancy::read(db, tenant, async |db| Ok(query.one(db).await?)).await
+}
+
 /// Revokes a key of `tenant` (or an operator key, for `None`). `NotFound` when there is
 /// no such live key there.
 pub async fn revoke<C: TenantScope>(db: &C, tenant: Option<TenantId>, id: Uuid) -> Result<()> {

@@ -49,8 +49,8 @@ pub async fn connect(
     Ok((conn, summary))
 }
 
-/// Updates display name, metadata and status; records `status_changed` when the status
-/// changes. `revoked` is reached only by [`disconnect`], and left only by replacing the
+/// Updates display name, metadata and status; records `updated` (the fields that
+/// changed) and `status_changed` when the status changes. `revoked` is reached only by [`disconnect`], and left only by replacing the
 /// credential.
 pub async fn update(
     db: &DatabaseConnection,
@@ -82,7 +82,25 @@ pub async fn update(
             "a connection without a credential cannot be active",
         ));
     }
+    let mut fields = Vec::new();
+    if patch.display_name.is_some() {
+        fields.push("display_name");
+    }
+    if patch.metadata.is_some() {
+        fields.push("metadata");
+    }
     let (before, after) = connections::update_details(&txn, tenant, id, patch).await?;
+    let changed: Vec<&str> = fields
+        .into_iter()
+        .filter(|f| match *f {
+            "display_name" => before.display_name != after.display_name,
+            _ => before.metadata != after.metadata,
+        })
+        .collect();
+    if !changed.is_empty() {
+        let details = json!({ "fields": changed, "display_name": after.display_name });
+        record(&txn, actor, &after, Action::Updated, details).await?;
+    }
     if before.status != after.status {
         let details = json!({ "from": before.status, "to": after.status });
         record(&txn, actor, &after, Action::StatusChanged, details).await?;

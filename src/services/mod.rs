@@ -1,6 +1,7 @@
 //! Domain logic that spans repositories and the keyring.
 
 pub mod activity;
+pub mod api_keys;
 pub mod connect;
 pub mod connections;
 pub mod credentials;

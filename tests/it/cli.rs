@@ -719,3 +719,56 @@ fn oauth_apps_are_set_listed_and_deleted_and_the_secret_is_never_printed() {
         "the client secret is never printed"
     );
 }
+
+#[test]
+fn key_changes_are_audited_to_the_audit_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let with_audit = |args: &[&str]| {
+        let out = run(connvault(dir.path())
+            .env("CONNVAULT_AUDIT_LOG", &audit)
+            .args(args));
+        assert!(out.status.success(), "{}", stderr(&out));
+        (stdout(&out).trim().to_owned(), stderr(&out))
+    };
+    let (tenant, _) = with_audit(&["tenant", "create", "--name", "Acme"]);
+    let (key, log) = with_audit(&[
+        "api-key", "create", "--tenant", &tenant, "--role", "service", "--name", "backend",
+    ]);
+    secrets::record(&key);
+    let (operator, _) = with_audit(&["api-key", "create", "--operator", "--name", "ops"]);
+    secrets::record(&operator);
+    let key_id = log
+        .split("api key ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the new key's id on stderr")
+        .to_owned();
+    with_audit(&["api-key", "revoke", "--tenant", &tenant, &key_id]);
+
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        !text.contains(&key) && !text.contains(&operator),
+        "no secret in the audit log"
+    );
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["fields"]["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["api_key_created", "api_key_created", "api_key_revoked"]
+    );
+    assert!(events.iter().all(|e| e["target"] == "connvault::audit"));
+    assert_eq!(events[0]["fields"]["tenant_id"], tenant.as_str());
+    assert_eq!(events[0]["fields"]["role"], "service");
+    assert_eq!(events[1]["fields"]["role"], "operator");
+    assert_eq!(events[2]["fields"]["key_id"], key_id.as_str());
+    assert!(events[0]["timestamp"].is_string());
+    // Other log events stay out of the audit file.
+    assert!(!text.contains("migrat"));
+}

@@ -7,6 +7,8 @@ use super::{API_KEY_SECRET, NEW_SECRET, stripe};
 use crate::support::TestDb;
 use crate::support::api::TestApp;
 
+use crate::support::CONNECTION_ACTIVITY;
+
 async fn an_activity_entry_commits_or_rolls_back_with_its_change(t: TestDb) {
     let app = TestApp::new(t).await;
     let tenant = app.tenant("Acme").await;
@@ -22,7 +24,7 @@ async fn an_activity_entry_commits_or_rolls_back_with_its_change(t: TestDb) {
         "/v1/tenants/{tenant}/connections/{}",
         r.json["id"].as_str().unwrap()
     );
-    assert_eq!(app.t.count("activity_log").await, 1);
+    assert_eq!(app.t.count(CONNECTION_ACTIVITY).await, 1);
 
     // Make every activity insert fail: the change it would record must not happen.
     app.t
@@ -91,12 +93,12 @@ async fn an_activity_entry_commits_or_rolls_back_with_its_change(t: TestDb) {
         r.json["credential"]["kind"], "api_key",
         "the credential is still there"
     );
-    assert_eq!(app.t.count("activity_log").await, 1);
+    assert_eq!(app.t.count(CONNECTION_ACTIVITY).await, 1);
 
     // And with the log in place both land together.
     app.post(&format!("{conn}/disconnect"), &admin, json!({}))
         .await;
-    assert_eq!(app.t.count("activity_log").await, 2);
+    assert_eq!(app.t.count(CONNECTION_ACTIVITY).await, 2);
 }
 
 crate::on_both_backends!(an_activity_entry_commits_or_rolls_back_with_its_change,);

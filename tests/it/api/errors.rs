@@ -8,6 +8,8 @@ use serde_json::json;
 use crate::support::TestDb;
 use crate::support::api::TestApp;
 
+use crate::support::CONNECTION_ACTIVITY;
+
 async fn every_error_is_a_problem_with_a_stable_code(t: TestDb) {
     let app = TestApp::new(t).await;
     let tenant = app.tenant("Acme").await;
@@ -93,7 +95,7 @@ async fn every_error_is_a_problem_with_a_stable_code(t: TestDb) {
         }
     }
     assert_eq!(app.t.count("connections").await, 0, "nothing half-written");
-    assert_eq!(app.t.count("activity_log").await, 0);
+    assert_eq!(app.t.count(CONNECTION_ACTIVITY).await, 0);
     let r = app
         .post(
             &path,
@@ -160,7 +162,7 @@ async fn every_error_is_a_problem_with_a_stable_code(t: TestDb) {
     assert!(r.json["detail"].as_str().unwrap().contains("slack"));
     assert_eq!(app.t.count("connections").await, 1);
     assert_eq!(
-        app.t.count("activity_log").await,
+        app.t.count(CONNECTION_ACTIVITY).await,
         1,
         "the refused duplicate left no activity"
     );

@@ -171,6 +171,7 @@ async fn the_connection_lifecycle_works_end_to_end(t: TestDb) {
             "disconnected",
             "credentials_updated",
             "status_changed",
+            "updated",
             "connected"
         ],
         "newest first"

@@ -19,6 +19,10 @@ pub mod serve;
 
 pub use logs::capture_logs;
 
+/// The activity entries about connections, for `TestDb::count` (API-key changes are
+/// recorded in the activity log too).
+pub const CONNECTION_ACTIVITY: &str = "activity_log WHERE connection_id IS NOT NULL";
+
 /// Where the tests find a PostgreSQL server allowed to create databases.
 pub fn admin_database_url() -> String {
     std::env::var("TEST_DATABASE_URL")

@@ -1,0 +1,95 @@
+//! API keys with their trace: a tenant key's creation and revocation are recorded in
+//! the tenant's activity log in the same transaction, and every key change (operator
+//! keys too, which belong to no tenant's log) goes to the audit trail. Never the secret.
+
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit;
+use crate::error::{Error, Result};
+use crate::models::TenantId;
+use crate::models::activity::Action;
+use crate::models::api_key::Role;
+use crate::repositories::activity::{self, Actor, Entry};
+use crate::repositories::api_keys::{self, NewApiKey};
+use crate::tenancy::TenantTxn;
+
+/// Creates a key of `tenant` (or an operator key, for `None`) and records it.
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    tenant: Option<TenantId>,
+    role: Role,
+    name: &str,
+) -> Result<NewApiKey> {
+    let created = match tenant {
+        None => api_keys::create(db, None, role, name).await?,
+        Some(t) => {
+            let txn = TenantTxn::begin_write(db, t).await?;
+            let created = api_keys::create(&txn, Some(t), role, name).await?;
+            let details = json!({
+                "key_id": created.key.id,
+                "role": role,
+                "name": created.key.name,
+                "prefix": created.key.prefix,
+            });
+            record(&txn, actor, Action::ApiKeyCreated, details).await?;
+            txn.commit().await?;
+            created
+        }
+    };
+    audit::api_key_changed(
+        "api_key_created",
+        actor.key_id,
+        created.key.id,
+        tenant,
+        role,
+    );
+    Ok(created)
+}
+
+/// Revokes a live key of `tenant` (or an operator key, for `None`) and records it.
+/// `NotFound` when there is no such live key there.
+pub async fn revoke(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    tenant: Option<TenantId>,
+    id: Uuid,
+) -> Result<()> {
+    let role = match tenant {
+        None => {
+            api_keys::revoke(db, None, id).await?;
+            Role::Operator
+        }
+        Some(t) => {
+            let txn = TenantTxn::begin_write(db, t).await?;
+            let key = api_keys::get(&txn, t, id)
+                .await?
+                .ok_or(Error::NotFound("api key"))?;
+            api_keys::revoke(&txn, Some(t), id).await?;
+            let details = json!({"key_id": id, "role": key.role, "name": key.name});
+            record(&txn, actor, Action::ApiKeyRevoked, details).await?;
+            txn.commit().await?;
+            key.role
+        }
+    };
+    audit::api_key_changed("api_key_revoked", actor.key_id, id, tenant, role);
+    Ok(())
+}
+
+async fn record(
+    txn: &TenantTxn,
+    actor: &Actor,
+    action: Action,
+    details: serde_json::Value,
+) -> Result<()> {
+    let entry = Entry {
+        connection_id: None,
+        provider_slug: None,
+        action,
+        details,
+    };
+    activity::record(txn, txn.tenant(), actor, entry).await?;
+    Ok(())
+}
