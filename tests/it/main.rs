@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod availability;
 mod catalog;
 mod cli;
 mod connections;
