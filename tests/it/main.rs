@@ -19,5 +19,6 @@ mod pagination;
 mod providers;
 mod refresh_engine;
 mod rls;
+mod startup;
 mod tenancy;
 mod tenants;
