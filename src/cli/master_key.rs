@@ -1,6 +1,7 @@
 //! Where the master key comes from: `CONNVAULT_MASTER_KEY` (base64), or
 //! `CONNVAULT_MASTER_KEY_FILE`, or — for the local and test profiles only — a key file
-//! beside the SQLite database, created on first start.
+//! beside the SQLite database, created on first start. A key file its group or others
+//! may access is refused in production and warned about elsewhere.
 
 use std::path::{Path, PathBuf};
 
