@@ -44,7 +44,7 @@ fn a_missing_sqlite_directory_is_one_line_naming_the_path() {
 fn a_missing_postgres_database_is_one_line_naming_the_server_never_the_password() {
     let dir = tempfile::tempdir().unwrap();
     let mut url = url::Url::parse(&admin_database_url()).unwrap();
-    let name = format!("cv_test_missing_{}", uuid::Uuid::new_v4().simple());
+    let name = format!("connvault_missing_{}", uuid::Uuid::new_v4().simple());
     url.set_path(&format!("/{name}"));
     let password = "Missing-Db-Pw-4711";
     secrets::record(password);

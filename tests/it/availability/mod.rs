@@ -305,7 +305,7 @@ async fn a_postgres_database_renamed_away_answers_503_and_service_resumes_when_i
     assert_eq!(get("/v1/tenants").await.0, 200);
 
     let name = database_name(&t);
-    let away = format!("{name}_away");
+    let away = format!("{name}_a");
     let terminate = |db: &str| {
         format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
