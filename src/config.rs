@@ -163,7 +163,47 @@ impl GlobalArgs {
     }
 }
 
+/// A public URL end users can be sent to: `http` or `https` with a host, no user
+/// information, query or fragment (paths are appended to it); in production `https`,
+/// unless the host is a loopback address.
+pub fn check_public_url(url: &url::Url, profile: Profile) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http:// or https:// URL".to_owned());
+    }
+    let Some(host) = url.host() else {
+        return Err("must name a host".to_owned());
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry a user name or password".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not carry a query or a fragment".to_owned());
+    }
+    let loopback = match host {
+        url::Host::Domain(name) => name == "localhost",
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    if profile == Profile::Production && url.scheme() != "https" && !loopback {
+        return Err(
+            "must be https:// in the production profile (OAuth redirect URIs and connect links)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
 impl GlobalArgs {
+    /// What start-up can check of these settings before anything is touched (the
+    /// database plan and the master key are checked by their own functions).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let max = crate::crypto::KeyringOptions::MAX_ROTATE_AFTER;
+        if !(1..=max).contains(&self.key_rotate_after) {
+            anyhow::bail!("CONNVAULT_KEY_ROTATE_AFTER must be between 1 and {max}");
+        }
+        Ok(())
+    }
+
     /// Who connects for what: see [`crate::db::Plan`].
     pub fn database_plan(&self) -> anyhow::Result<crate::db::Plan> {
         let url = self.database_url()?;
@@ -232,10 +272,50 @@ impl ServeArgs {
         }
     }
 
+    /// What start-up can check of these settings before anything is touched.
+    pub fn validate(&self, profile: Profile) -> anyhow::Result<()> {
+        if let Some(url) = &self.public_url {
+            check_public_url(url, profile)
+                .map_err(|why| anyhow::anyhow!("CONNVAULT_PUBLIC_URL {why}"))?;
+        }
+        Ok(())
+    }
+
     /// The public URL, or `http://<bind>`.
     pub fn public_url(&self) -> url::Url {
         self.public_url.clone().unwrap_or_else(|| {
             url::Url::parse(&format!("http://{}", self.bind)).expect("a socket address makes a URL")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Profile, check_public_url};
+
+    fn check(url: &str, profile: Profile) -> Result<(), String> {
+        check_public_url(&url::Url::parse(url).unwrap(), profile)
+    }
+
+    #[test]
+    fn a_public_url_is_http_or_https_with_a_host_and_nothing_else() {
+        assert_eq!(
+            check("https://vault.example.com/base", Profile::Production),
+            Ok(())
+        );
+        assert_eq!(check("http://vault.example.com", Profile::Local), Ok(()));
+        assert_eq!(check("http://127.0.0.1:8080", Profile::Production), Ok(()));
+        assert_eq!(check("http://localhost:8080", Profile::Production), Ok(()));
+        for bad in [
+            "ftp://vault.example.com",
+            "https://user:pw@vault.example.com",
+            "https://vault.example.com/?x=1",
+            "https://vault.example.com/#top",
+            "unix:/run/connvault.sock",
+        ] {
+            assert!(check(bad, Profile::Local).is_err(), "{bad}");
+        }
+        let err = check("http://vault.example.com", Profile::Production).unwrap_err();
+        assert!(err.contains("https"), "{err}");
     }
 }

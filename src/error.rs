@@ -84,6 +84,11 @@ pub enum Error {
     #[error("no OAuth app is configured for provider {0:?}")]
     OAuthAppMissing(String),
 
+    /// The database cannot be opened or reached: one line naming the file or the server
+    /// (never a password).
+    #[error("{0}")]
+    DatabaseUnavailable(String),
+
     #[error("database error: {0}")]
     Database(#[from] DbErr),
 }

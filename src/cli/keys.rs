@@ -44,8 +44,8 @@ pub async fn run(global: &GlobalArgs, action: KeysAction) -> anyhow::Result<()> 
         println!("wrote master key {} to {}", key.id(), out.display());
         return Ok(());
     }
-    let db = super::open_migrated(global).await?;
     let master = super::master_key::resolve(global, false)?;
+    let db = super::open_migrated(global).await?;
     let keyring = Keyring::open(db.clone(), master, global.keyring_options()).await?;
     match action {
         KeysAction::Status => {

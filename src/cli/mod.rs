@@ -198,6 +198,38 @@ pub async fn run() -> anyhow::Result<()> {
     }
 }
 
+/// An error and its causes in one line, as the binary prints it: a cause is added only
+/// when the text before it does not already say it (the database errors repeat their
+/// source in their own message), and PostgreSQL's ` at line N` (a line of the server's
+/// C source) is left out.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line.as_str();
+    while let Some(i) = rest.find(" at line ") {
+        let after = &rest[i + " at line ".len()..];
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        out.push_str(&rest[..i]);
+        if digits == 0 {
+            out.push_str(" at line ");
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out.split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Who CLI changes are recorded as.
 fn cli_actor() -> crate::repositories::activity::Actor {
     crate::repositories::activity::Actor::system("connvault cli")
@@ -254,4 +286,26 @@ fn init_tracing(format: LogFormat, audit_log: Option<&std::path::Path>) -> anyho
 async fn open_migrated(global: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
     let plan = global.database_plan()?;
     Ok(db::open(&plan, global.db_max_connections).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+
+    #[test]
+    fn an_error_is_one_line_with_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("Connection Error: {0}")]
+        struct Outer(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("database \"x\" does not exist at line 948")]
+        struct Inner;
+        let err = anyhow::Error::new(Outer(Inner)).context("cannot start");
+        assert_eq!(
+            error_line(&err),
+            "cannot start: Connection Error: database \"x\" does not exist"
+        );
+        let err = anyhow::anyhow!("first\nsecond at line of sight");
+        assert_eq!(error_line(&err), "first; second at line of sight");
+    }
 }

@@ -10,17 +10,26 @@ use tokio::net::TcpListener;
 use crate::catalog::{self, Catalog};
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::crypto::Keyring;
+use crate::db;
 use crate::http::{self, AppState};
 use crate::jobs::Jobs;
 use crate::services::connect;
 
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
-    // A broken catalog stops start-up before anything is touched.
+    // Everything that can be checked without the database is checked before it is
+    // touched: the catalog, the settings, the database URLs and a configured master key.
     let catalog = Catalog::load(global.catalog.as_deref())?;
-    let db = super::open_migrated(global).await?;
+    global.validate()?;
+    args.validate(global.profile)?;
+    let plan = global.database_plan()?;
+    let configured_key = super::master_key::configured(global)?;
+    let db = db::open(&plan, global.db_max_connections).await?;
+    let master = match configured_key {
+        Some(key) => key,
+        None => super::master_key::local(global, true)?,
+    };
     // A wrong master key stops start-up here, before anything is written.
-    let master = super::master_key::resolve(global, true)?;
     let keyring = Keyring::open(db.clone(), master, global.keyring_options()).await?;
     tracing::info!(
         master_key_id = keyring.master_key_id(),

@@ -183,6 +183,29 @@ impl Keyring {
         Ok(())
     }
 
+    /// Readiness: the database holds an active data key wrapped by this master key, and
+    /// it opens. Reads only; the reason, when not, is one line.
+    pub async fn check_active(&self) -> std::result::Result<u32, String> {
+        let row = encryption_key::Entity::find()
+            .filter(encryption_key::Column::State.eq(KeyState::Active))
+            .one(&self.inner.db)
+            .await
+            .map_err(|e| format!("cannot read the data keys: {e}"))?
+            .ok_or_else(|| "the database holds no active data key".to_owned())?;
+        let id = key_id(row.id);
+        if row.master_key_id != self.inner.master.id() {
+            return Err(format!(
+                "the active data key {id} is wrapped by another master key ({})",
+                row.master_key_id
+            ));
+        }
+        self.inner
+            .master
+            .unwrap(id, &row.wrapped_key)
+            .map(|_| id)
+            .map_err(|e| e.to_string())
+    }
+
     fn cipher(&self, id: u32) -> Option<Arc<Aes256Gcm>> {
         self.inner
             .keys

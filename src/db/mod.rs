@@ -1,16 +1,27 @@
 //! Connecting to the database (SQLite file or PostgreSQL) and migrating it; [`roles`]
-//! holds the PostgreSQL roles and the start-up self-check.
+//! holds the PostgreSQL roles and the start-up self-check, [`readiness`] what `/readyz`
+//! checks, [`unavailable`] which failures mean the database cannot serve now.
 
+pub mod readiness;
 pub mod roles;
+pub mod sqlite_file;
+pub mod unavailable;
 
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::sqlx::sqlite::SqliteSynchronous;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+pub use unavailable::is_unavailable;
 
 /// How long an SQLite writer waits for the lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a caller waits for a pooled connection (or a new one) before the database
+/// counts as unavailable: a request answers 503 within this time when the server is
+/// down or the pool cannot open a connection.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Which backend a database URL selects; anything else is refused.
 pub fn backend_of(url: &str) -> Result<DbBackend, DbErr> {
@@ -25,24 +36,63 @@ pub fn backend_of(url: &str) -> Result<DbBackend, DbErr> {
     }
 }
 
-/// Opens a pool. On SQLite every pooled connection gets WAL, foreign keys and a busy
-/// timeout.
-pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+/// Opens a pool. A database that cannot be opened is
+/// [`crate::Error::DatabaseUnavailable`], one line naming the file or the server.
+///
+/// On SQLite every pooled connection gets WAL, foreign keys and a busy timeout; the
+/// file must exist (`mode=rwc` creates it first) and the pool never creates it again:
+/// a connection is handed out only while the path names the file opened here.
+///
+/// A connection is awaited for [`ACQUIRE_TIMEOUT`]. On PostgreSQL the server sends no
+/// notices below `WARNING` (such as the `already exists, skipping` of the
+/// migrator's `CREATE TABLE IF NOT EXISTS`, which sqlx would log at `INFO`).
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, crate::Error> {
     let backend = backend_of(url)?;
     let mut opts = ConnectOptions::new(url);
     opts.max_connections(max_connections.max(1))
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .sqlx_logging(false);
-    if backend == DbBackend::Sqlite {
-        opts.map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(SqliteJournalMode::Wal)
-                .foreign_keys(true)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                .synchronous(SqliteSynchronous::Normal)
-        });
+    match backend {
+        DbBackend::Sqlite => {
+            let guard = sqlite_file::prepare(url)?;
+            // No `journal_mode` here: WAL is set once below and stays with the file, so
+            // a connection the guard refuses has neither read nor written anything.
+            opts.map_sqlx_sqlite_opts(|o| {
+                o.foreign_keys(true)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .create_if_missing(false)
+            });
+            if let Some(guard) = guard {
+                let before = guard.clone();
+                opts.map_sqlx_sqlite_before_acquire(move |_, _| {
+                    let checked = before.check_sqlx();
+                    Box::pin(async move { checked.map(|()| true) })
+                });
+                opts.map_sqlx_sqlite_pool_opts(move |pool| {
+                    let guard = guard.clone();
+                    pool.after_connect(move |_, _| {
+                        let checked = guard.check_sqlx();
+                        Box::pin(async move { checked })
+                    })
+                });
+            }
+        }
+        _ => {
+            opts.map_sqlx_postgres_opts(|o| o.options([("client_min_messages", "warning")]));
+        }
     }
-    Database::connect(opts).await
+    let unavailable = |e: DbErr| {
+        crate::Error::DatabaseUnavailable(unavailable::describe_connect_failure(url, &e))
+    };
+    let db = Database::connect(opts).await.map_err(unavailable)?;
+    if backend == DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA journal_mode = WAL")
+            .await
+            .map_err(unavailable)?;
+    }
+    Ok(db)
 }
 
 /// Applies every pending migration.
@@ -105,6 +155,14 @@ impl Plan {
 
     /// PostgreSQL with two URLs: `owner_url` migrates, the user of `service_url` serves.
     pub fn separate(service_url: &str, owner_url: &str) -> Result<Self, crate::Error> {
+        if backend_of(owner_url).ok() != Some(DbBackend::Postgres)
+            || url::Url::parse(owner_url).is_err()
+        {
+            return Err(crate::Error::invalid(
+                "MIGRATION_DATABASE_URL",
+                "must be a postgres:// URL on the server of DATABASE_URL",
+            ));
+        }
         let url = url::Url::parse(service_url)
             .map_err(|_| crate::Error::invalid("DATABASE_URL", "not a valid URL"))?;
         let name = url.username().to_owned();

@@ -9,6 +9,9 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::models::connection::ConnectionStatus;
 
+/// The `Retry-After` of a `database_unavailable` answer, in seconds.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 2;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -75,6 +78,19 @@ impl ApiError {
             detail,
         )
         .field(field)
+    }
+
+    /// 503 `database_unavailable`: the database is down, unreachable or unusable; the
+    /// cause goes to the log only. Every route answers it the same way.
+    fn database_unavailable(cause: &Error) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database is unavailable; try again later",
+        );
+        e.retry_after = Some(DATABASE_RETRY_AFTER_SECS);
+        e
     }
 
     fn internal() -> Self {
@@ -199,6 +215,10 @@ impl From<Error> for ApiError {
                 err.to_string(),
             )
             .field("provider"),
+            Error::DatabaseUnavailable(_) => ApiError::database_unavailable(&err),
+            Error::Database(db) if crate::db::is_unavailable(db) => {
+                ApiError::database_unavailable(&err)
+            }
             Error::Catalog(_) | Error::MasterKey(_) | Error::Isolation(_) | Error::Database(_) => {
                 tracing::error!(error = %err, "request failed");
                 ApiError::internal()

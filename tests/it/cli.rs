@@ -13,7 +13,7 @@ use crate::support::{Backend, TestDb, secrets};
 const BIN: &str = env!("CARGO_BIN_EXE_connvault");
 
 /// A command with a clean environment: none of the developer's settings leak in.
-fn connvault(dir: &Path) -> Command {
+pub(crate) fn connvault(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
         .env_remove("DATABASE_URL")
@@ -30,7 +30,7 @@ fn connvault(dir: &Path) -> Command {
 
 /// Runs a command; its stderr (the log) also goes to the test logs for the secret
 /// scan. Its stdout is the command's answer, which may be a secret by design.
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run connvault");
     crate::support::logs::append_child_log("cli", &String::from_utf8_lossy(&out.stderr));
     out
@@ -42,11 +42,11 @@ fn secret(value: &'static str) -> &'static str {
     value
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod availability;
 mod catalog;
 mod cli;
 mod connections;
@@ -19,5 +20,6 @@ mod pagination;
 mod providers;
 mod refresh_engine;
 mod rls;
+mod startup;
 mod tenancy;
 mod tenants;

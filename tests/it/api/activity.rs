@@ -26,7 +26,8 @@ async fn an_activity_entry_commits_or_rolls_back_with_its_change(t: TestDb) {
     );
     assert_eq!(app.t.count(CONNECTION_ACTIVITY).await, 1);
 
-    // Make every activity insert fail: the change it would record must not happen.
+    // Make every activity insert fail: the change it would record must not happen. A
+    // missing table is a database that cannot serve: 503, like an outage.
     app.t
         .exec("ALTER TABLE activity_log RENAME TO activity_log_away")
         .await
@@ -34,10 +35,10 @@ async fn an_activity_entry_commits_or_rolls_back_with_its_change(t: TestDb) {
     let r = app
         .post(&format!("{conn}/disconnect"), &admin, json!({}))
         .await;
-    r.problem(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+    r.problem(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
     assert!(
         !r.json.to_string().contains("activity_log"),
-        "a 500 says nothing internal"
+        "the problem says nothing internal"
     );
     // Every other recorded change fails the same way and leaves nothing behind.
     let before = app.get(&conn, &admin).await.json;
@@ -61,7 +62,7 @@ async fn an_activity_entry_commits_or_rolls_back_with_its_change(t: TestDb) {
     ];
     for (method, path, body) in attempts {
         let r = app.call(method.clone(), &path, Some(&admin), body).await;
-        r.problem(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+        r.problem(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable");
     }
     app.t
         .exec("ALTER TABLE activity_log_away RENAME TO activity_log")
