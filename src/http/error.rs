@@ -126,7 +126,7 @@ impl From<sea_orm::DbErr> for ApiError {
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match &err {
-            Error::InvalidSlug(_) => ApiError::new(
+            Error::InvalidSlug => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_slug",
                 err.to_string(),

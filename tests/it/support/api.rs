@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use connvault::http::{AppState, router};
 use connvault::models::api_key::Role;
 use connvault::repositories::api_keys;
@@ -30,6 +30,7 @@ pub struct Response {
     pub content_type: String,
     pub json: Value,
     pub location: Option<String>,
+    pub headers: HeaderMap,
 }
 
 impl TestApp {
@@ -89,6 +90,7 @@ impl TestApp {
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         self.bodies
@@ -105,6 +107,7 @@ impl TestApp {
             content_type,
             json,
             location,
+            headers,
         }
     }
 
