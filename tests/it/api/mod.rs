@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 mod activity;
 mod api_keys;
+mod credential_kinds;
 mod errors;
 mod headers;
 mod lifecycle;
