@@ -32,6 +32,8 @@ pub enum Error {
     DuplicateConnection {
         provider: String,
         external_id: String,
+        /// The tenant's connection that holds this key, when it could be found.
+        existing: Option<crate::models::ConnectionId>,
     },
 
     #[error("{0} not found")]

@@ -256,6 +256,9 @@ pub struct Problem {
     pub code: String,
     /// The offending field, for validation errors.
     pub field: Option<String>,
+    /// `duplicate_connection`: the caller's existing connection with that provider and
+    /// external id.
+    pub existing_connection_id: Option<Uuid>,
 }
 
 /// A catalog entry, as `PUT /v1/providers/{slug}` takes it.

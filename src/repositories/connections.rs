@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-    UpdateMany,
+    TryInsertResult, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -105,7 +105,7 @@ fn check_error(error: &ConnectionError) -> Result<String> {
 
 /// Creates a connection in `tenant`. The first connection of a tenant to a provider
 /// becomes that provider's default. Fails with `UnknownTenant`, `UnknownProvider` or
-/// `DuplicateConnection`, writing nothing.
+/// `DuplicateConnection` (naming the tenant's existing connection), writing nothing.
 pub async fn create<C: TenantScope>(
     db: &C,
     tenant: TenantId,
@@ -170,18 +170,32 @@ async fn insert(
         refresh_retry_at: Set(None),
         refresh_failures: Set(0),
     };
-    if let Err(err) = connection::Entity::insert(row)
+    // A row with the same (tenant, provider, external id) makes the insert do nothing
+    // instead of failing, so the transaction stays usable to name that row: the
+    // caller's own (the key starts with the tenant).
+    let inserted = connection::Entity::insert(row)
+        .on_conflict_do_nothing_on([
+            connection::Column::TenantId,
+            connection::Column::ProviderSlug,
+            connection::Column::ExternalId,
+        ])
         .exec_without_returning(txn)
-        .await
-    {
-        return Err(if is_unique_violation(&err) {
-            Error::DuplicateConnection {
-                provider: input.provider.to_string(),
-                external_id: input.external_id.to_string(),
-            }
-        } else {
-            err.into()
-        });
+        .await;
+    let duplicate = |existing| Error::DuplicateConnection {
+        provider: input.provider.to_string(),
+        external_id: input.external_id.to_string(),
+        existing,
+    };
+    match inserted {
+        Ok(TryInsertResult::Inserted(n)) if n > 0 => {}
+        Ok(_) => {
+            let existing = find_by_unique(txn, tenant, &input.provider, &input.external_id)
+                .await?
+                .map(|c| c.connection_id());
+            return Err(duplicate(existing));
+        }
+        Err(err) if is_unique_violation(&err) => return Err(duplicate(None)),
+        Err(err) => return Err(err.into()),
     }
 
     // Become the default unless the provider already has one. A concurrent first

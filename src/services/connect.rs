@@ -529,10 +529,11 @@ async fn complete(
                 refresh_leases::renewed(&txn, tenant, id, renewal).await?;
                 (row, true)
             }
-            Some(_) => {
+            Some(row) => {
                 return Err(Error::DuplicateConnection {
                     provider: provider.to_string(),
                     external_id: external.to_string(),
+                    existing: Some(row.connection_id()),
                 });
             }
             None => {

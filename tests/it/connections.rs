@@ -152,9 +152,11 @@ async fn bad_input_gets_a_distinct_error_and_writes_nothing(t: TestDb) {
         Err(Error::DuplicateConnection {
             provider,
             external_id,
+            existing,
         }) => {
             assert_eq!(provider, "slack");
             assert_eq!(external_id, "T1");
+            assert_eq!(existing, Some(first.connection_id()));
         }
         other => panic!("expected DuplicateConnection, got {other:?}"),
     }

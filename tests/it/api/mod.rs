@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 mod activity;
 mod api_keys;
 mod credential_kinds;
+mod echo;
 mod errors;
 mod headers;
 mod lifecycle;
