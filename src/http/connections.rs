@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::paths::{ConnectionPath, TenantPath};
 use super::problems::{ReadProblems, WriteProblems};
-use super::views::{ConnectionView, CredentialSecretView, Page, Problem};
+use super::views::{ConnectionView, CredentialSecretView, NoStore, Page, Problem};
 use crate::models::connection::{ConnectionStatus, HealthStatus};
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId};
 use crate::repositories::Page as PageRequest;
@@ -358,7 +358,7 @@ pub async fn read_credentials(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
-) -> ApiResult<Json<CredentialSecretView>> {
+) -> ApiResult<NoStore<Json<CredentialSecretView>>> {
     principal
         .authorize(&state, tenant, Need::Credentials)
         .await?;
@@ -367,5 +367,8 @@ pub async fn read_credentials(
         .read(tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("credential"))?;
-    Ok(Json(CredentialSecretView::new(id.as_uuid(), &read)))
+    Ok(NoStore(Json(CredentialSecretView::new(
+        id.as_uuid(),
+        &read,
+    ))))
 }

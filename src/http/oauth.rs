@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
 use super::paths::TenantPath;
 use super::problems::{OperatorOnly, RoleNotAllowed, Unauthenticated};
-use super::views::Problem;
+use super::views::{NoStore, Problem};
 use crate::models::connect_session::{self, SessionStatus};
 use crate::models::{ProviderSlug, TenantId};
 use crate::repositories::oauth_apps::{self, OAuthAppInput, OAuthAppSummary};
@@ -245,7 +245,7 @@ pub async fn create_session(
     principal: Principal,
     ApiPath(tenant): ApiPath<TenantId>,
     ApiJson(body): ApiJson<CreateConnectSession>,
-) -> ApiResult<(StatusCode, Json<CreatedConnectSessionView>)> {
+) -> ApiResult<NoStore<(StatusCode, Json<CreatedConnectSessionView>)>> {
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
     let created = connect::create_session(
         &state.db,
@@ -265,7 +265,7 @@ pub async fn create_session(
         token: created.token.expose_secret().to_owned(),
         session: created.session.into(),
     };
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok(NoStore((StatusCode::CREATED, Json(view))))
 }
 
 #[utoipa::path(

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -174,6 +176,20 @@ impl ConnectionView {
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
+    }
+}
+
+/// A response that carries a secret (a credential, a new API key, a connect link):
+/// `Cache-Control: no-store`, so that no cache on the way keeps it.
+pub struct NoStore<T>(pub T);
+
+impl<T: IntoResponse> IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
     }
 }
 

@@ -1,8 +1,10 @@
 //! Response headers: the request id a response and its log lines carry is bounded and
-//! plain, whatever the client sent.
+//! plain, whatever the client sent; every response that carries a secret is
+//! `Cache-Control: no-store`.
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::json;
 use tracing::Instrument;
 
 use crate::support::TestDb;
@@ -68,4 +70,80 @@ async fn a_client_request_id_is_kept_only_when_short_and_plain(t: TestDb) {
     }
 }
 
-crate::on_both_backends!(a_client_request_id_is_kept_only_when_short_and_plain);
+fn no_store(r: &Response, what: &str) {
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{what}: {}",
+        r.json
+    );
+    assert_eq!(
+        r.headers
+            .get(header::CACHE_CONTROL)
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store"),
+        "{what}"
+    );
+}
+
+async fn every_response_that_carries_a_secret_is_not_stored(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let tenant = app.tenant("Acme").await;
+    let r = app
+        .post(
+            &format!("/v1/tenants/{tenant}/api-keys"),
+            &app.operator,
+            json!({"name": "admin", "role": "admin"}),
+        )
+        .await;
+    no_store(&r, "tenant key creation");
+    let admin = r.json["secret"].as_str().unwrap().to_owned();
+    let r = app
+        .post("/v1/api-keys", &app.operator, json!({"name": "ops"}))
+        .await;
+    no_store(&r, "operator key creation");
+    let service = app.key(&tenant, "service").await;
+
+    let r = app
+        .post(
+            &format!("/v1/tenants/{tenant}/connections"),
+            &admin,
+            json!({"provider": "stripe", "external_id": "acct", "credential": {"kind": "api_key", "api_key": "sk_live_no_store_0123456789"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let credentials = format!(
+        "/v1/tenants/{tenant}/connections/{}/credentials",
+        r.json["id"].as_str().unwrap()
+    );
+    no_store(&app.get(&credentials, &service).await, "credential read");
+
+    let return_url = "https://app.example/done";
+    let r = app
+        .call(
+            Method::PUT,
+            "/v1/oauth-apps/slack",
+            Some(&app.operator),
+            Some(json!({"client_id": "slack-client", "client_secret": "client-secret-no-store-0123", "allowed_return_urls": [return_url]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let r = app
+        .post(
+            &format!("/v1/tenants/{tenant}/connect-sessions"),
+            &admin,
+            json!({"provider": "slack", "return_url": return_url}),
+        )
+        .await;
+    no_store(&r, "connect session creation");
+    let link = r.json["connect_url"].as_str().unwrap();
+    let path = &link[link.find("/connect/").unwrap()..];
+    no_store(
+        &app.call(Method::GET, path, None, None).await,
+        "connect link redirect",
+    );
+}
+
+crate::on_both_backends!(
+    a_client_request_id_is_kept_only_when_short_and_plain,
+    every_response_that_carries_a_secret_is_not_stored,
+);
