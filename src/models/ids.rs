@@ -164,15 +164,3 @@ pub fn parse_name(field: &'static str, s: &str, max: usize) -> Result<String> {
     }
     Ok(trimmed.to_owned())
 }
-
-/// Cuts outside text down before it is stored or logged.
-pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 80;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(MAX).collect();
-        out.push('…');
-        out
-    }
-}
