@@ -164,13 +164,13 @@ fn path_problem(kind: &ErrorKind) -> ApiError {
         Some(key) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_id",
-            format!("the path parameter {key} is not a valid id"),
+            format!("the path parameter {key} is malformed"),
         )
         .field(key),
         None => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_id",
-            "a path parameter is not a valid id",
+            "a path parameter is malformed",
         ),
     }
 }
