@@ -10,9 +10,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "invalid provider slug {0:?}: use 1 to 64 characters of a-z, 0-9 and '-', starting with a letter or digit"
+        "invalid provider slug: use 1 to 64 characters of a-z, 0-9 and '-', starting with a letter or digit"
     )]
-    InvalidSlug(String),
+    InvalidSlug,
 
     #[error("invalid external id: {0}")]
     InvalidExternalId(&'static str),
@@ -32,6 +32,8 @@ pub enum Error {
     DuplicateConnection {
         provider: String,
         external_id: String,
+        /// The tenant's connection that holds this key, when it could be found.
+        existing: Option<crate::models::ConnectionId>,
     },
 
     #[error("{0} not found")]

@@ -54,7 +54,7 @@ pub async fn list(
         None => None,
         Some(a) => Some(
             Action::parse(a)
-                .ok_or_else(|| ApiError::validation("action", format!("unknown action {a:?}")))?,
+                .ok_or_else(|| ApiError::validation("action", "is not a known action"))?,
         ),
     };
     let filter = Filter {

@@ -4,7 +4,7 @@
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use tower_http::request_id::RequestId;
@@ -16,7 +16,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::paths::{ConnectionPath, TenantPath};
 use super::problems::{ReadProblems, WriteProblems};
-use super::views::{ConnectionView, CredentialSecretView, Page, Problem};
+use super::views::{ConnectionView, CredentialSecretView, NoStore, Page, Problem};
 use crate::audit;
 use crate::models::connection::{ConnectionStatus, HealthStatus};
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId};
@@ -396,7 +396,7 @@ pub async fn read_credentials(
     principal: Principal,
     ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
     request_id: Option<Extension<RequestId>>,
-) -> ApiResult<(HeaderMap, Json<CredentialSecretView>)> {
+) -> ApiResult<NoStore<Json<CredentialSecretView>>> {
     let outcome = read_credential(&state, &principal, tenant, id).await;
     // Every read, answered or refused, leaves an audit line and a count per key; no
     // row is written.
@@ -411,9 +411,7 @@ pub async fn read_credentials(
     state
         .metrics
         .count_credential_read(principal.key_id, result);
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    outcome.map(|view| (headers, Json(view)))
+    outcome.map(|view| NoStore(Json(view)))
 }
 
 async fn read_credential(

@@ -22,6 +22,9 @@ pub struct ApiError {
     pub reason_code: Option<String>,
     /// Seconds after which a retry may succeed (`Retry-After`).
     pub retry_after: Option<u64>,
+    /// The caller's connection a refused duplicate would have repeated (boxed: a
+    /// large error makes every `Result` of the handlers large).
+    pub existing_connection_id: Option<Box<uuid::Uuid>>,
 }
 
 #[derive(Serialize)]
@@ -36,6 +39,8 @@ struct Problem<'a> {
     field: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    existing_connection_id: Option<uuid::Uuid>,
 }
 
 impl ApiError {
@@ -47,6 +52,7 @@ impl ApiError {
             field: None,
             reason_code: None,
             retry_after: None,
+            existing_connection_id: None,
         }
     }
 
@@ -113,6 +119,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             field: self.field.as_deref(),
             reason_code: self.reason_code.as_deref(),
+            existing_connection_id: self.existing_connection_id.as_deref().copied(),
         };
         let mut response = (self.status, Json(body)).into_response();
         response.headers_mut().insert(
@@ -142,7 +149,7 @@ impl From<sea_orm::DbErr> for ApiError {
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match &err {
-            Error::InvalidSlug(_) => ApiError::new(
+            Error::InvalidSlug => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_slug",
                 err.to_string(),
@@ -158,11 +165,15 @@ impl From<Error> for ApiError {
             .field("provider"),
             Error::UnknownTenant(_) => ApiError::not_found("tenant"),
             Error::NotFound(what) => ApiError::not_found(what),
-            Error::DuplicateConnection { .. } => ApiError::new(
-                StatusCode::CONFLICT,
-                "duplicate_connection",
-                err.to_string(),
-            ),
+            Error::DuplicateConnection { existing, .. } => {
+                let mut e = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "duplicate_connection",
+                    err.to_string(),
+                );
+                e.existing_connection_id = existing.map(|id| Box::new(id.as_uuid()));
+                e
+            }
             Error::InvalidCursor => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", err.to_string())
             }

@@ -1,6 +1,9 @@
 //! Extractors that turn every malformed request into a problem response with a stable
-//! code: JSON bodies, path ids and query strings.
+//! code: JSON bodies, path ids and query strings. A problem names the field, never the
+//! value that failed to parse; a field name the caller made up is shown only when it
+//! is short and plain.
 
+use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -34,31 +37,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text())
         }
-        JsonRejection::JsonDataError(e) => {
-            let text = e.body_text();
-            let field = text
-                .split("unknown field `")
-                .nth(1)
-                .and_then(|rest| rest.split('`').next())
-                .map(str::to_owned);
-            match field {
-                Some(field) => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unknown_field",
-                    format!("unknown field {field:?}"),
-                )
-                .field(field),
-                None => {
-                    let (field, reason) = describe_data_error(&text);
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "validation_failed",
-                        reason,
-                    )
-                    .field(field)
-                }
-            }
-        }
+        JsonRejection::JsonDataError(e) => data_error_problem(&e.body_text()),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -70,16 +49,59 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
-/// The field path and a reason for a body that does not fit its type, without the
-/// offending value: serde quotes it (`invalid type: string "…"`), and it may be a
-/// secret sent in the wrong place.
+/// `name` if it is fit to show: at most 64 characters of ASCII letters, digits and
+/// `_.[]-`. Anything else came from the caller and is not echoed.
+fn shown(name: &str) -> Option<&str> {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.[]-".contains(&b));
+    plain.then_some(name)
+}
+
+/// `Some(name)` when serde refused an unknown field, `name` being `None` when it is
+/// not fit to show.
+fn unknown_field(text: &str) -> Option<Option<&str>> {
+    let rest = text.split("unknown field `").nth(1)?;
+    Some(rest.split('`').next().and_then(shown))
+}
+
+/// 422 `unknown_field`, naming the field when it is fit to show.
+fn unknown_field_problem(field: Option<&str>) -> ApiError {
+    let problem =
+        |detail: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_field", detail);
+    match field {
+        Some(field) => problem(format!("unknown field {field:?}")).field(field),
+        None => problem("the body has a field this operation does not take".to_owned()),
+    }
+}
+
+/// A refusal of a body that does not fit its type, naming the field (when fit to show)
+/// or answering `unknown_field`.
+pub(super) fn data_error_problem(text: &str) -> ApiError {
+    match unknown_field(text) {
+        Some(field) => unknown_field_problem(field),
+        None => {
+            let (field, reason) = describe_data_error(text);
+            ApiError::validation(&field, reason)
+        }
+    }
+}
+
+/// The field path and a reason for a body or query that does not fit its type,
+/// without the offending value: serde quotes it (`invalid type: string "…"`), and it
+/// may be a secret sent in the wrong place.
 pub(super) fn describe_data_error(text: &str) -> (String, String) {
     let text = text
         .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .or_else(|| text.strip_prefix("Failed to deserialize query string: "))
         .unwrap_or(text);
     let text = text.split(" at line ").next().unwrap_or(text);
     let (field, message) = match text.split_once(": ") {
-        Some((path, rest)) if !path.contains(' ') => (path.to_owned(), rest),
+        Some((path, rest)) if !path.contains(' ') => {
+            (shown(path).unwrap_or_default().to_owned(), rest)
+        }
         _ => (String::new(), text),
     };
     let reason = match message.split_once(", expected ") {
@@ -94,12 +116,12 @@ pub(super) fn describe_data_error(text: &str) -> (String, String) {
         None if message.starts_with("missing field") => message.to_owned(),
         None => "the value does not fit this field".to_owned(),
     };
-    let shown = if field.is_empty() {
+    let named = if field.is_empty() {
         "body".to_owned()
     } else {
         field.clone()
     };
-    (field, format!("{shown}: {reason}"))
+    (field, format!("{named}: {reason}"))
 }
 
 /// Path parameters. A malformed id → 400 `invalid_id`.
@@ -111,11 +133,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_id",
-                e.body_text(),
-            )),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(path_problem(e.kind())),
             Err(other) => Err(ApiError::new(
                 other.status(),
                 "bad_request",
@@ -125,7 +143,40 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// Query parameters. Malformed → 400 `invalid_query`.
+/// 400 `invalid_id` naming the path parameter (the keys are the route's own), never
+/// its value. A programmer's error (an unsupported type, a wrong count) is a 500.
+fn path_problem(kind: &ErrorKind) -> ApiError {
+    let key = match kind {
+        ErrorKind::ParseErrorAtKey { key, .. }
+        | ErrorKind::DeserializeError { key, .. }
+        | ErrorKind::InvalidUtf8InPathParam { key } => Some(key.as_str()),
+        ErrorKind::UnsupportedType { .. } | ErrorKind::WrongNumberOfParameters { .. } => {
+            tracing::error!(error = %kind, "path parameters do not fit the handler");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the request could not be completed; the cause is in the service log",
+            );
+        }
+        _ => None,
+    };
+    match key.and_then(shown) {
+        Some(key) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!("the path parameter {key} is malformed"),
+        )
+        .field(key),
+        None => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            "a path parameter is malformed",
+        ),
+    }
+}
+
+/// Query parameters. Malformed → 400 `invalid_query`, naming the parameter (when fit
+/// to show) and never its value.
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
@@ -134,11 +185,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                e.body_text(),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                let text = e.body_text();
+                let problem = |field: &str, detail: String| {
+                    let e = ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", detail);
+                    if field.is_empty() { e } else { e.field(field) }
+                };
+                Err(match unknown_field(&text) {
+                    Some(Some(name)) => problem(name, format!("unknown query parameter {name:?}")),
+                    Some(None) => problem("", "unknown query parameter".to_owned()),
+                    None => {
+                        let (field, reason) = describe_data_error(&text);
+                        problem(&field, reason)
+                    }
+                })
+            }
             Err(other) => Err(ApiError::new(
                 other.status(),
                 "bad_request",

@@ -13,6 +13,7 @@ pub mod openapi;
 mod paths;
 pub mod problems;
 mod providers;
+pub mod request_id;
 mod tenants;
 pub mod views;
 
@@ -76,7 +77,7 @@ impl AppState {
 
 /// The whole router.
 pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
+    let request_id = HeaderName::from_static(request_id::HEADER);
     let tenant = "/v1/tenants/{tenant_id}";
     let connection = "/v1/tenants/{tenant_id}/connections/{connection_id}";
     Router::new()
@@ -159,5 +160,6 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(request_id::sanitize))
         .with_state(state)
 }

@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
 use super::paths::TenantPath;
 use super::problems::{OperatorOnly, RoleNotAllowed, Unauthenticated};
-use super::views::Problem;
+use super::views::{NoStore, Problem};
 use crate::models::connect_session::{self, SessionStatus};
 use crate::models::{ProviderSlug, TenantId};
 use crate::repositories::oauth_apps::{self, OAuthAppInput, OAuthAppSummary};
@@ -131,7 +131,8 @@ pub async fn get_app(
     ApiPath(provider): ApiPath<String>,
 ) -> ApiResult<Json<OAuthAppView>> {
     principal.require_operator()?;
-    let app = oauth_apps::get(&state.db, &provider)
+    let provider = ProviderSlug::parse(&provider).map_err(|_| ApiError::not_found("OAuth app"))?;
+    let app = oauth_apps::get(&state.db, provider.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("OAuth app"))?;
     Ok(Json(app_view(&state, app.into())))
@@ -156,7 +157,8 @@ pub async fn delete_app(
     ApiPath(provider): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     principal.require_operator()?;
-    oauth_apps::delete(&state.db, &provider).await?;
+    let provider = ProviderSlug::parse(&provider).map_err(|_| ApiError::not_found("OAuth app"))?;
+    oauth_apps::delete(&state.db, provider.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -243,7 +245,7 @@ pub async fn create_session(
     principal: Principal,
     ApiPath(tenant): ApiPath<TenantId>,
     ApiJson(body): ApiJson<CreateConnectSession>,
-) -> ApiResult<(StatusCode, Json<CreatedConnectSessionView>)> {
+) -> ApiResult<NoStore<(StatusCode, Json<CreatedConnectSessionView>)>> {
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
     let created = connect::create_session(
         &state.db,
@@ -263,7 +265,7 @@ pub async fn create_session(
         token: created.token.expose_secret().to_owned(),
         session: created.session.into(),
     };
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok(NoStore((StatusCode::CREATED, Json(view))))
 }
 
 #[utoipa::path(

@@ -104,25 +104,8 @@ pub async fn upsert(
             object.insert("slug".into(), slug.as_str().into());
         }
     }
-    let entry: ProviderUpsert = serde_json::from_value(body).map_err(|e| {
-        let text = e.to_string();
-        match text
-            .split("unknown field `")
-            .nth(1)
-            .and_then(|r| r.split('`').next())
-        {
-            Some(field) => ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_field",
-                format!("unknown field {field:?}"),
-            )
-            .field(field),
-            None => {
-                let (field, reason) = super::extract::describe_data_error(&text);
-                ApiError::validation(&field, reason)
-            }
-        }
-    })?;
+    let entry: ProviderUpsert = serde_json::from_value(body)
+        .map_err(|e| super::extract::data_error_problem(&e.to_string()))?;
     let provider = providers::upsert(&state.db, entry).await?;
     Ok(Json(provider.into()))
 }

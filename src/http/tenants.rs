@@ -14,7 +14,7 @@ use super::paths::TenantPath;
 use super::problems::{
     BodyProblems, Malformed, ReadProblems, RoleNotAllowed, Unauthenticated, WriteProblems,
 };
-use super::views::{ApiKeyView, CreatedApiKeyView, Page, TenantView};
+use super::views::{ApiKeyView, CreatedApiKeyView, NoStore, Page, TenantView};
 use crate::models::TenantId;
 use crate::models::api_key::Role;
 use crate::repositories::{api_keys, tenants};
@@ -115,15 +115,18 @@ pub struct CreateKey {
     role: Option<String>,
 }
 
-fn created(key: api_keys::NewApiKey) -> (StatusCode, Json<CreatedApiKeyView>) {
+/// A new key's answer: its secret, this once.
+type CreatedKey = NoStore<(StatusCode, Json<CreatedApiKeyView>)>;
+
+fn created(key: api_keys::NewApiKey) -> CreatedKey {
     let secret = key.secret.expose_secret().to_owned();
-    (
+    NoStore((
         StatusCode::CREATED,
         Json(CreatedApiKeyView {
             key: key.key.into(),
             secret,
         }),
-    )
+    ))
 }
 
 #[utoipa::path(
@@ -144,7 +147,7 @@ pub async fn create_tenant_key(
     principal: Principal,
     ApiPath(tenant): ApiPath<TenantId>,
     ApiJson(body): ApiJson<CreateKey>,
-) -> ApiResult<(StatusCode, Json<CreatedApiKeyView>)> {
+) -> ApiResult<CreatedKey> {
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
     let role = match body.role.as_deref().map(Role::parse) {
         Some(Some(role @ (Role::Admin | Role::Service | Role::Viewer))) => role,
@@ -230,7 +233,7 @@ pub async fn create_operator_key(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(body): ApiJson<CreateKey>,
-) -> ApiResult<(StatusCode, Json<CreatedApiKeyView>)> {
+) -> ApiResult<CreatedKey> {
     principal.require_operator()?;
     if body.role.as_deref().is_some_and(|r| r != "operator") {
         return Err(ApiError::validation(

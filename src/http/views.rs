@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -177,6 +179,20 @@ impl ConnectionView {
     }
 }
 
+/// A response that carries a secret (a credential, a new API key, a connect link):
+/// `Cache-Control: no-store`, so that no cache on the way keeps it.
+pub struct NoStore<T>(pub T);
+
+impl<T: IntoResponse> IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
 /// The decrypted credential: the only response body that holds secrets.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CredentialSecretView {
@@ -256,6 +272,9 @@ pub struct Problem {
     pub code: String,
     /// The offending field, for validation errors.
     pub field: Option<String>,
+    /// `duplicate_connection`: the caller's existing connection with that provider and
+    /// external id.
+    pub existing_connection_id: Option<Uuid>,
 }
 
 /// A catalog entry, as `PUT /v1/providers/{slug}` takes it.

@@ -31,7 +31,7 @@ macro_rules! uuid_id {
             pub fn parse(s: &str) -> Result<Self> {
                 Uuid::parse_str(s.trim())
                     .map(Self)
-                    .map_err(|_| Error::invalid(stringify!($name), format!("{s:?} is not a UUID")))
+                    .map_err(|_| Error::invalid(stringify!($name), "is not a UUID"))
             }
         }
 
@@ -77,7 +77,7 @@ impl ProviderSlug {
         if valid {
             Ok(Self(s.to_owned()))
         } else {
-            Err(Error::InvalidSlug(shorten(s)))
+            Err(Error::InvalidSlug)
         }
     }
 
@@ -163,16 +163,4 @@ pub fn parse_name(field: &'static str, s: &str, max: usize) -> Result<String> {
         return Err(Error::invalid(field, "must not contain control characters"));
     }
     Ok(trimmed.to_owned())
-}
-
-/// Cuts user input down before it is echoed in an error message.
-pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 80;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(MAX).collect();
-        out.push('…');
-        out
-    }
 }

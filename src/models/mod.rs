@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod api_key;
+pub mod checks;
 pub mod connect_session;
 pub mod connection;
 pub mod credential_secret;

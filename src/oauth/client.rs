@@ -74,10 +74,14 @@ pub struct TokenSet {
 
 impl TokenSet {
     /// When the access token expires, from `expires_in` counted from `now` (a negative
-    /// lifetime counts as none left).
+    /// lifetime counts as none left; one past the latest storable instant ends there).
     pub fn expires_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.expires_in
-            .map(|s| now + chrono::TimeDelta::seconds(Ord::max(s, 0)))
+        let latest = crate::models::checks::latest_instant();
+        self.expires_in.map(|s| {
+            chrono::TimeDelta::try_seconds(Ord::max(s, 0))
+                .and_then(|lifetime| now.checked_add_signed(lifetime))
+                .map_or(latest, |at| Ord::min(at, latest))
+        })
     }
 }
 
@@ -459,5 +463,38 @@ pub fn id_token_claims(
     match claims.get("exp").and_then(|e| e.as_i64()) {
         Some(exp) if exp + 60 >= now => Ok(claims),
         _ => Err("the ID token has expired".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lifetime(expires_in: Option<i64>) -> TokenSet {
+        TokenSet {
+            access_token: SecretString::from("a"),
+            refresh_token: None,
+            id_token: None,
+            expires_in,
+            scope: None,
+            fields: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn an_expiry_is_counted_from_now_and_bounded_to_storable_instants() {
+        let now = DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let latest = crate::models::checks::latest_instant();
+        assert_eq!(lifetime(None).expires_at(now), None);
+        assert_eq!(
+            lifetime(Some(3600)).expires_at(now),
+            Some(now + chrono::TimeDelta::hours(1))
+        );
+        assert_eq!(lifetime(Some(-5)).expires_at(now), Some(now));
+        for huge in [i64::MAX, 400_000_000_000, 300_000_000_000_000] {
+            assert_eq!(lifetime(Some(huge)).expires_at(now), Some(latest), "{huge}");
+        }
     }
 }

@@ -199,12 +199,58 @@ impl OAuthProfile {
         scopes.join(&self.scope_separator)
     }
 
-    /// Scopes as the provider returned them, split on its separator (and on spaces).
+    /// Scopes as the provider returned them, split on its separator (and on spaces and
+    /// control characters, which no scope holds); one longer than a stored scope may
+    /// be is dropped.
     pub fn split_scopes(&self, scope: &str) -> Vec<String> {
         scope
-            .split(|c: char| c.is_whitespace() || self.scope_separator.contains(c))
-            .filter(|s| !s.is_empty())
+            .split(|c: char| {
+                c.is_whitespace() || c.is_control() || self.scope_separator.contains(c)
+            })
+            .filter(|s| !s.is_empty() && s.len() <= crate::models::checks::SCOPE_MAX_LEN)
             .map(str::to_owned)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::json::{AuthModes, StringList};
+
+    fn profile(metadata: serde_json::Value) -> OAuthProfile {
+        let now = chrono::Utc::now();
+        OAuthProfile::from_provider(&provider::Model {
+            slug: "acme".into(),
+            display_name: "Acme".into(),
+            auth_modes: AuthModes(vec![AuthMode::Oauth2AuthorizationCode]),
+            authorization_url: Some("https://acme.example/authorize".into()),
+            token_url: Some("https://acme.example/token".into()),
+            default_scopes: StringList(vec![]),
+            health_check: None,
+            docs_url: None,
+            metadata,
+            created_at: now,
+            updated_at: now,
+        })
+        .expect("profile")
+    }
+
+    #[test]
+    fn granted_scopes_split_into_storable_scopes() {
+        let spaced = profile(serde_json::json!({}));
+        assert_eq!(
+            spaced.split_scopes(" repo  read:org\tgist "),
+            ["repo", "read:org", "gist"]
+        );
+        assert_eq!(spaced.split_scopes("a\u{0}b\u{1b}c"), ["a", "b", "c"]);
+        let long = "x".repeat(513);
+        assert_eq!(spaced.split_scopes(&format!("repo {long}")), ["repo"]);
+        let commas = profile(serde_json::json!({"scope_separator": ","}));
+        assert_eq!(commas.split_scopes("a,b c"), ["a", "b", "c"]);
+        assert!(
+            crate::models::checks::check_scopes("scopes", &spaced.split_scopes("\u{85}x\u{7f}"))
+                .is_ok()
+        );
     }
 }

@@ -5,12 +5,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-    UpdateMany,
+    TryInsertResult, UpdateMany,
 };
 use uuid::Uuid;
 
 use super::page::{self, Page, PageResult, Position};
 use crate::error::{Error, Result, is_unique_violation};
+use crate::models::checks::{check_instant, check_metadata, check_scopes};
 use crate::models::connection::{self, ConnectionStatus, HealthStatus};
 use crate::models::ids::parse_name;
 use crate::models::json::StringList;
@@ -50,6 +51,20 @@ impl NewConnection {
             token_expires_at: None,
         }
     }
+
+    /// Checks every field the caller chose, before any query: [`create`] calls it,
+    /// and a service may call it before it encrypts a credential for the row.
+    pub fn check(&self) -> Result<()> {
+        if let Some(name) = &self.display_name {
+            parse_name("display_name", name, DISPLAY_NAME_MAX_LEN)?;
+        }
+        check_metadata("metadata", &self.metadata)?;
+        check_scopes("scopes_granted", &self.scopes_granted)?;
+        if let Some(at) = self.token_expires_at {
+            check_instant("token_expires_at", at)?;
+        }
+        Ok(())
+    }
 }
 
 /// The last error seen on a connection: a stable reason code and a sanitized message.
@@ -72,32 +87,6 @@ pub struct TokenStatusPatch {
     pub last_error: Option<Option<ConnectionError>>,
 }
 
-fn check_metadata(metadata: &serde_json::Value) -> Result<()> {
-    if metadata.is_object() {
-        Ok(())
-    } else {
-        Err(Error::invalid("metadata", "must be a JSON object"))
-    }
-}
-
-/// Each scope non-empty, at most 512 bytes, without whitespace; `field` names the
-/// list in the error.
-pub(crate) fn check_scopes(field: &'static str, scopes: &[String]) -> Result<()> {
-    match scopes
-        .iter()
-        .find(|s| s.is_empty() || s.len() > 512 || s.chars().any(char::is_whitespace))
-    {
-        Some(bad) => Err(Error::invalid(
-            field,
-            format!(
-                "{:?} is not a valid scope",
-                crate::models::ids::shorten(bad)
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
 fn check_error(error: &ConnectionError) -> Result<String> {
     let code = &error.reason_code;
     let valid_code = !code.is_empty()
@@ -116,19 +105,18 @@ fn check_error(error: &ConnectionError) -> Result<String> {
 
 /// Creates a connection in `tenant`. The first connection of a tenant to a provider
 /// becomes that provider's default. Fails with `UnknownTenant`, `UnknownProvider` or
-/// `DuplicateConnection`, writing nothing.
+/// `DuplicateConnection` (naming the tenant's existing connection), writing nothing.
 pub async fn create<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     input: NewConnection,
 ) -> Result<connection::Model> {
+    input.check()?;
     let display_name = input
         .display_name
         .as_deref()
         .map(|n| parse_name("display_name", n, DISPLAY_NAME_MAX_LEN))
         .transpose()?;
-    check_metadata(&input.metadata)?;
-    check_scopes("scopes_granted", &input.scopes_granted)?;
 
     tenancy::write(db, tenant, async |txn| {
         insert(txn, tenant, input, display_name).await
@@ -182,18 +170,32 @@ async fn insert(
         refresh_retry_at: Set(None),
         refresh_failures: Set(0),
     };
-    if let Err(err) = connection::Entity::insert(row)
+    // A row with the same (tenant, provider, external id) makes the insert do nothing
+    // instead of failing, so the transaction stays usable to name that row: the
+    // caller's own (the key starts with the tenant).
+    let inserted = connection::Entity::insert(row)
+        .on_conflict_do_nothing_on([
+            connection::Column::TenantId,
+            connection::Column::ProviderSlug,
+            connection::Column::ExternalId,
+        ])
         .exec_without_returning(txn)
-        .await
-    {
-        return Err(if is_unique_violation(&err) {
-            Error::DuplicateConnection {
-                provider: input.provider.to_string(),
-                external_id: input.external_id.to_string(),
-            }
-        } else {
-            err.into()
-        });
+        .await;
+    let duplicate = |existing| Error::DuplicateConnection {
+        provider: input.provider.to_string(),
+        external_id: input.external_id.to_string(),
+        existing,
+    };
+    match inserted {
+        Ok(TryInsertResult::Inserted(n)) if n > 0 => {}
+        Ok(_) => {
+            let existing = find_by_unique(txn, tenant, &input.provider, &input.external_id)
+                .await?
+                .map(|c| c.connection_id());
+            return Err(duplicate(existing));
+        }
+        Err(err) if is_unique_violation(&err) => return Err(duplicate(None)),
+        Err(err) => return Err(err.into()),
     }
 
     // Become the default unless the provider already has one. A concurrent first
@@ -379,7 +381,7 @@ pub async fn update_details<C: TenantScope>(
         row.display_name = Set(name);
     }
     if let Some(metadata) = patch.metadata {
-        check_metadata(&metadata)?;
+        check_metadata("metadata", &metadata)?;
         row.metadata = Set(metadata);
     }
     if let Some(status) = patch.status {
@@ -446,6 +448,9 @@ pub async fn update_tokens_status<C: TenantScope>(
         ..Default::default()
     };
     if let Some(v) = patch.token_expires_at {
+        if let Some(at) = v {
+            check_instant("token_expires_at", at)?;
+        }
         row.token_expires_at = Set(v);
     }
     if let Some(v) = patch.scopes_granted {
@@ -459,6 +464,9 @@ pub async fn update_tokens_status<C: TenantScope>(
         row.health_status = Set(v);
     }
     if let Some(v) = patch.last_health_check_at {
+        if let Some(at) = v {
+            check_instant("last_health_check_at", at)?;
+        }
         row.last_health_check_at = Set(v);
     }
     if let Some(error) = patch.last_error {
@@ -617,24 +625,4 @@ async fn set_default(
     get_by_id(txn, tenant, id)
         .await?
         .ok_or(Error::NotFound("connection"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_scopes;
-
-    #[test]
-    fn scopes_are_non_empty_bounded_and_without_whitespace() {
-        let ok: Vec<String> = ["repo", "read:org", "https://graph.microsoft.com/.default"]
-            .map(String::from)
-            .into();
-        assert!(check_scopes("scopes", &ok).is_ok());
-        assert!(check_scopes("scopes", &[]).is_ok());
-        for bad in ["", "two words", "tab\there", &"x".repeat(513)] {
-            let err = check_scopes("scopes", &[bad.to_owned()])
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("scopes"), "{err}");
-        }
-    }
 }

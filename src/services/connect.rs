@@ -177,9 +177,11 @@ pub async fn create_session(
         ));
     }
     let return_url = oauth_apps::check_return_url("return_url", &input.return_url)?;
-    if let Some(label) = &input.end_user_label {
-        crate::models::ids::parse_name("end_user_label", label, 200)?;
-    }
+    let end_user_label = input
+        .end_user_label
+        .as_deref()
+        .map(|label| crate::models::ids::parse_name("end_user_label", label, 200))
+        .transpose()?;
     let (profile, app) = profile_and_app(db, &input.provider).await?;
     if !app.allowed_return_urls.0.contains(&return_url) {
         return Err(Error::invalid(
@@ -193,7 +195,7 @@ pub async fn create_session(
     if scopes.len() > 100 {
         return Err(Error::invalid("scopes", "must be at most 100 scopes"));
     }
-    conn_repo::check_scopes("scopes", &scopes)?;
+    crate::models::checks::check_scopes("scopes", &scopes)?;
     let id = Uuid::new_v4();
     let token = SecretString::from(bearer(TOKEN_PREFIX, tenant, id));
     let expires_at =
@@ -207,7 +209,7 @@ pub async fn create_session(
             token_hash: oauth::hash(token.expose_secret()),
             return_url,
             scopes,
-            end_user_label: input.end_user_label,
+            end_user_label,
             actor_key_id: actor.key_id,
             actor_name: actor.name.clone(),
             expires_at,
@@ -527,10 +529,11 @@ async fn complete(
                 refresh_leases::renewed(&txn, tenant, id, renewal).await?;
                 (row, true)
             }
-            Some(_) => {
+            Some(row) => {
                 return Err(Error::DuplicateConnection {
                     provider: provider.to_string(),
                     external_id: external.to_string(),
+                    existing: Some(row.connection_id()),
                 });
             }
             None => {

@@ -9,15 +9,18 @@ use crate::crypto::Keyring;
 use crate::error::{Error, Result};
 use crate::models::activity::Action;
 use crate::models::connection::{self, ConnectionStatus};
-use crate::models::{ConnectionId, TenantId};
+use crate::models::{ConnectionId, ProviderSlug, TenantId};
 use crate::repositories::activity::Actor;
 use crate::repositories::connections::{self, DetailsPatch, NewConnection};
+use crate::repositories::providers;
 use crate::services::activity::record;
+use crate::services::credential_fit;
 use crate::services::credentials::{self, Credential, CredentialSummary};
 use crate::tenancy::TenantTxn;
 
 /// Creates a connection, with its credential when one is given (the connection is then
-/// `active` unless told otherwise), and records `connected`.
+/// `active` unless told otherwise), and records `connected`. The credential must fit
+/// one of the provider's auth modes (`credential.kind`). Bad input writes nothing.
 pub async fn connect(
     db: &DatabaseConnection,
     keyring: &Keyring,
@@ -26,8 +29,12 @@ pub async fn connect(
     mut input: NewConnection,
     credential: Option<&Credential>,
 ) -> Result<(connection::Model, Option<CredentialSummary>)> {
+    input.check()?;
     let sealed = match credential {
-        Some(c) => Some(credentials::seal(keyring, tenant, input.id, c).await?),
+        Some(c) => {
+            check_fit(db, &input.provider, "credential.kind", c).await?;
+            Some(credentials::seal(keyring, tenant, input.id, c).await?)
+        }
         None => None,
     };
     if sealed.is_some() && input.status == ConnectionStatus::Pending {
@@ -109,8 +116,22 @@ pub async fn update(
     Ok(after)
 }
 
+/// Fails unless a credential of this kind fits one of the provider's auth modes.
+async fn check_fit(
+    db: &DatabaseConnection,
+    provider: &ProviderSlug,
+    field: &'static str,
+    credential: &Credential,
+) -> Result<()> {
+    let provider = providers::get_by_slug(db, provider)
+        .await?
+        .ok_or_else(|| Error::UnknownProvider(provider.to_string()))?;
+    credential_fit::check(field, credential.kind(), &provider.auth_modes.0)
+}
+
 /// Replaces the credential; a revoked or pending connection becomes active. Records
-/// `credentials_updated`.
+/// `credentials_updated`. The credential must fit one of the provider's auth modes
+/// (`kind`). Bad input writes nothing.
 pub async fn replace_credentials(
     db: &DatabaseConnection,
     keyring: &Keyring,
@@ -119,6 +140,16 @@ pub async fn replace_credentials(
     id: ConnectionId,
     credential: &Credential,
 ) -> Result<(connection::Model, CredentialSummary)> {
+    let current = connections::get_by_id(db, tenant, id)
+        .await?
+        .ok_or(Error::NotFound("connection"))?;
+    check_fit(
+        db,
+        &ProviderSlug::parse(&current.provider_slug)?,
+        "kind",
+        credential,
+    )
+    .await?;
     let sealed = credentials::seal(keyring, tenant, id, credential).await?;
     let txn = TenantTxn::begin_write(db, tenant).await?;
     let summary = credentials::write_sealed(&txn, sealed).await?;

@@ -4,6 +4,7 @@ pub mod activity;
 pub mod api_keys;
 pub mod connect;
 pub mod connections;
+pub mod credential_fit;
 pub mod credentials;
 pub mod reencrypt;
 pub mod refresh;

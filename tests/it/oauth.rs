@@ -331,6 +331,31 @@ async fn a_revoked_grant_needs_reauth(t: TestDb) {
     assert!(s.idp.accepts(&token).await);
 }
 
+/// A provider's refusal is outside text: an error code with NUL and an escape
+/// sequence is stored as one clean line on both backends (PostgreSQL refuses NUL).
+async fn a_provider_error_code_is_recorded_as_clean_text(t: TestDb) {
+    let s = setup(t).await;
+    s.idp.set_ttl(10, 3600).await;
+    let connection = s.connected("ivy").await;
+    let old = s.access_token_without_refresh(&connection).await;
+    s.idp
+        .fail_tokens_with(400, 1, "odd\u{0}code\u{1b}[2J")
+        .await;
+    // The token still has ten seconds: the read gets it, and the refusal is recorded.
+    assert_eq!(s.access_token(&connection).await, old);
+    assert_eq!(s.actions().await, ["connected", "refresh_failed"]);
+    let r = s
+        .app
+        .get(&format!("/v1/tenants/{}/activity", s.tenant), &s.admin)
+        .await;
+    assert_eq!(
+        r.json["items"][0]["details"]["provider_error"],
+        "odd code [2J"
+    );
+    let conn = s.connection(&connection).await;
+    assert_eq!(conn["last_error"]["reason_code"], "token_request_rejected");
+}
+
 async fn nothing_is_persisted(s: &Setup) {
     assert_eq!(s.app.t.count("connections").await, 0);
     assert_eq!(s.app.t.count("credential_secrets").await, 0);
@@ -748,6 +773,7 @@ crate::on_both_backends!(
     consent_flow_connects_with_pkce,
     refresh_rotates_and_stores_the_new_refresh_token,
     a_revoked_grant_needs_reauth,
+    a_provider_error_code_is_recorded_as_clean_text,
     denied_consent_bad_and_replayed_states_persist_nothing,
     client_credentials_are_obtained_cached_and_renewed,
     the_background_refresher_renews_due_tokens_once,

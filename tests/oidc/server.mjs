@@ -61,7 +61,7 @@ const settings = {
 };
 
 // Pending forced failures of POST /token (POST /__test/fail-token).
-const failToken = { status: 503, remaining: 0, retry_after: undefined };
+const failToken = { status: 503, remaining: 0, retry_after: undefined, error: 'temporarily_unavailable' };
 
 // POST /token counters (GET /__test/stats).
 let stats = { token_requests: {}, token_responses: {} };
@@ -346,7 +346,7 @@ function installTokenMiddleware(provider) {
       ctx.status = failToken.status;
       ctx.set('Cache-Control', 'no-store');
       if (failToken.retry_after !== undefined) ctx.set('Retry-After', String(failToken.retry_after));
-      ctx.body = { error: 'temporarily_unavailable' };
+      ctx.body = { error: failToken.error };
       countTokenResponse(grantType, ctx.status);
       return;
     }
@@ -520,8 +520,9 @@ async function handleTestEndpoint(provider, req, res, path) {
       const count = 'count' in body ? nonNegativeInt(body, 'count') : 1;
       const retryAfter = 'retry_after' in body && body.retry_after !== null
         ? nonNegativeInt(body, 'retry_after') : undefined;
-      Object.assign(failToken, { status, remaining: count, retry_after: retryAfter });
-      sendJson(res, 200, { status, count, retry_after: retryAfter ?? null });
+      const error = typeof body.error === 'string' ? body.error : 'temporarily_unavailable';
+      Object.assign(failToken, { status, remaining: count, retry_after: retryAfter, error });
+      sendJson(res, 200, { status, count, retry_after: retryAfter ?? null, error });
       return;
     }
     case 'POST /__test/revoke-grants': {

@@ -131,7 +131,9 @@ impl Refresher {
             "transient": matches!(err, TokenError::Transient { .. }),
         });
         if let Some(code) = err.provider_code() {
-            details["provider_error"] = json!(crate::models::ids::shorten(code));
+            // Outside text: one line, bounded, no control characters (PostgreSQL
+            // refuses NUL in jsonb).
+            details["provider_error"] = json!(crate::sanitize::message(code, 80));
         }
         let actor = Actor::system(ACTOR);
         activity::record(&txn, &actor, row, Action::RefreshFailed, details).await?;

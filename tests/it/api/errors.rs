@@ -212,7 +212,32 @@ async fn a_secret_sent_in_the_wrong_shape_is_not_echoed(t: TestDb) {
     );
 }
 
+async fn a_duplicate_names_the_callers_existing_connection(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let body = json!({"provider": "slack", "external_id": "T1"});
+    let mut ids = Vec::new();
+    for name in ["Acme", "Globex"] {
+        let tenant = app.tenant(name).await;
+        let admin = app.key(&tenant, "admin").await;
+        let path = format!("/v1/tenants/{tenant}/connections");
+        let r = app.post(&path, &admin, body.clone()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+        let id = r.json["id"].as_str().unwrap().to_owned();
+        let r = app.post(&path, &admin, body.clone()).await;
+        r.problem(StatusCode::CONFLICT, "duplicate_connection");
+        assert_eq!(r.json["existing_connection_id"], id.as_str(), "{}", r.json);
+        ids.push(id);
+    }
+    assert_ne!(
+        ids[0], ids[1],
+        "each tenant is told of its own connection only"
+    );
+    assert_eq!(app.t.count("connections").await, 2);
+    assert_eq!(app.t.count("activity_log").await, 2);
+}
+
 crate::on_both_backends!(
     every_error_is_a_problem_with_a_stable_code,
     a_secret_sent_in_the_wrong_shape_is_not_echoed,
+    a_duplicate_names_the_callers_existing_connection,
 );

@@ -7,13 +7,17 @@ use serde_json::{Value, json};
 mod activity;
 mod api_keys;
 mod audit;
+mod credential_kinds;
+mod echo;
 mod errors;
+mod headers;
 mod lifecycle;
 mod logs;
 mod metrics;
 mod openapi;
 mod roles;
 mod tenancy;
+mod validation;
 
 const API_KEY_SECRET: &str = "sk_live_api_flow_4eC39HqLyjWDarjtT1zdp7dc";
 const NEW_SECRET: &str = "sk_live_api_flow_replaced_9f8e7d6c5b4a";

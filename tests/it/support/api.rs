@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use connvault::http::{AppState, router};
 use connvault::models::api_key::Role;
 use connvault::repositories::api_keys;
@@ -30,7 +30,7 @@ pub struct Response {
     pub content_type: String,
     pub json: Value,
     pub location: Option<String>,
-    pub headers: axum::http::HeaderMap,
+    pub headers: HeaderMap,
 }
 
 impl TestApp {

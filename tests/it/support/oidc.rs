@@ -175,6 +175,15 @@ impl Oidc {
         .await;
     }
 
+    /// The next `count` token requests answer `status` with this OAuth `error` code.
+    pub async fn fail_tokens_with(&self, status: u16, count: u32, error: &str) {
+        self.post_json(
+            "/__test/fail-token",
+            json!({"status": status, "count": count, "error": error}),
+        )
+        .await;
+    }
+
     pub async fn revoke_grants(&self) {
         self.post_json("/__test/revoke-grants", json!({})).await;
     }
