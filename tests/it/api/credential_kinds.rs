@@ -5,6 +5,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::support::CONNECTION_ACTIVITY;
 use crate::support::TestDb;
 use crate::support::api::TestApp;
 
@@ -77,7 +78,7 @@ async fn a_credential_must_fit_one_of_the_providers_auth_modes(t: TestDb) {
                 created,
                 "nothing else written"
             );
-            assert_eq!(app.t.count("activity_log").await, created);
+            assert_eq!(app.t.count(CONNECTION_ACTIVITY).await, created);
         }
     }
 
@@ -125,7 +126,7 @@ async fn a_credential_must_fit_one_of_the_providers_auth_modes(t: TestDb) {
 async fn stored_counts(app: &TestApp) -> (i64, i64) {
     (
         app.t.count("credential_secrets").await,
-        app.t.count("activity_log").await,
+        app.t.count(CONNECTION_ACTIVITY).await,
     )
 }
 

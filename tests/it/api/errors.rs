@@ -233,7 +233,7 @@ async fn a_duplicate_names_the_callers_existing_connection(t: TestDb) {
         "each tenant is told of its own connection only"
     );
     assert_eq!(app.t.count("connections").await, 2);
-    assert_eq!(app.t.count("activity_log").await, 2);
+    assert_eq!(app.t.count(CONNECTION_ACTIVITY).await, 2);
 }
 
 crate::on_both_backends!(
