@@ -117,7 +117,7 @@ impl Catalog {
 pub async fn seed<C: TransactionTrait>(db: &C, catalog: &Catalog) -> Result<usize> {
     let txn = repositories::begin_write(db).await?;
     for entry in &catalog.providers {
-        repositories::providers::upsert(&txn, entry.clone()).await?;
+        repositories::providers::seed(&txn, entry.clone()).await?;
     }
     txn.commit().await?;
     Ok(catalog.providers.len())

@@ -13,6 +13,7 @@ mod m2025_11_04_090000_tenant_isolation;
 mod m2025_11_05_090000_oauth;
 mod m2025_12_01_090000_refresh_margins;
 mod m2026_12_02_090000_applied_migrations;
+mod m2026_12_02_100000_provider_ownership;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2025_11_05_090000_oauth::Migration),
             Box::new(m2025_12_01_090000_refresh_margins::Migration),
             Box::new(m2026_12_02_090000_applied_migrations::Migration),
+            Box::new(m2026_12_02_100000_provider_ownership::Migration),
         ]
     }
 }

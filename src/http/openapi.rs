@@ -41,7 +41,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         tenants::CreateTenant, tenants::CreateKey, connections::CreateConnection,
         connections::UpdateConnection, connections::DisconnectedView, Credential, CredentialKind, ConnectionStatus,
         crate::models::connect_session::SessionStatus,
-        HealthStatus, Role, Action, AuthMode, HealthCheck,
+        HealthStatus, Role, Action, AuthMode, HealthCheck, crate::models::provider::ManagedBy,
         oauth::SetOAuthApp, oauth::OAuthAppView, oauth::CreateConnectSession,
         oauth::ConnectSessionView, oauth::CreatedConnectSessionView,
         crate::repositories::oauth_apps::OAuthAppSummary,

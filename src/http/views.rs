@@ -14,6 +14,7 @@ use crate::models::activity::{self, Action};
 use crate::models::api_key::{self, Role};
 use crate::models::connection::{self, ConnectionStatus, HealthStatus};
 use crate::models::json::{AuthMode, HealthCheck};
+use crate::models::provider::ManagedBy;
 use crate::models::{provider, tenant};
 use crate::services::credentials::{CredentialKind, CredentialRead, CredentialSummary};
 
@@ -86,6 +87,9 @@ pub struct ProviderView {
     pub docs_url: Option<String>,
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
+    /// `operator` once set through this API: seeding the built-in catalog then leaves
+    /// it as it is; `catalog` while the built-in catalog keeps it up to date.
+    pub managed_by: ManagedBy,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -102,6 +106,7 @@ impl From<provider::Model> for ProviderView {
             health_check: p.health_check,
             docs_url: p.docs_url,
             metadata: p.metadata,
+            managed_by: p.managed_by,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }

@@ -2,7 +2,24 @@
 
 use sea_orm::entity::prelude::*;
 
+use serde::Serialize;
+
 use super::json::{AuthModes, HealthCheck, StringList};
+
+/// Who manages a provider's entry. Seeding the built-in catalog updates only entries
+/// the catalog manages; one an operator set through the API stays as the operator left
+/// it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum ManagedBy {
+    #[sea_orm(string_value = "catalog")]
+    Catalog,
+    #[sea_orm(string_value = "operator")]
+    Operator,
+}
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "providers")]
@@ -17,6 +34,7 @@ pub struct Model {
     pub health_check: Option<HealthCheck>,
     pub docs_url: Option<String>,
     pub metadata: Json,
+    pub managed_by: ManagedBy,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

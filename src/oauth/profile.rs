@@ -230,6 +230,7 @@ mod tests {
             health_check: None,
             docs_url: None,
             metadata,
+            managed_by: provider::ManagedBy::Catalog,
             created_at: now,
             updated_at: now,
         })

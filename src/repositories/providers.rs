@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::models::checks::{check_metadata, check_no_control, check_scopes};
 use crate::models::ids::parse_name;
 use crate::models::json::{AuthMode, AuthModes, HealthCheck, StringList};
+use crate::models::provider::ManagedBy;
 use crate::models::{ProviderSlug, provider};
 
 /// Everything that defines a catalog entry. Deserialized from the catalog file (and
@@ -142,6 +143,20 @@ pub async fn list_all<C: ConnectionTrait>(db: &C) -> Result<Vec<provider::Model>
 /// Inserts the provider, or updates it if it differs from what is stored. An unchanged
 /// entry is left untouched (its `updated_at` too), so seeding is idempotent.
 pub async fn upsert<C: TransactionTrait>(db: &C, input: ProviderUpsert) -> Result<provider::Model> {
+    write(db, input, ManagedBy::Operator).await
+}
+
+/// Inserts a built-in catalog entry, or updates the stored one if the catalog still
+/// manages it (an entry an operator set through [`upsert`] is left as it is).
+pub async fn seed<C: TransactionTrait>(db: &C, input: ProviderUpsert) -> Result<provider::Model> {
+    write(db, input, ManagedBy::Catalog).await
+}
+
+async fn write<C: TransactionTrait>(
+    db: &C,
+    input: ProviderUpsert,
+    owner: ManagedBy,
+) -> Result<provider::Model> {
     input.validate()?;
     let txn = super::begin_write(db).await?;
     let now = super::now();
@@ -155,6 +170,7 @@ pub async fn upsert<C: TransactionTrait>(db: &C, input: ProviderUpsert) -> Resul
         health_check: Set(input.health_check),
         docs_url: Set(input.docs_url),
         metadata: Set(input.metadata),
+        managed_by: Set(owner),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -177,8 +193,10 @@ pub async fn upsert<C: TransactionTrait>(db: &C, input: ProviderUpsert) -> Resul
         && stored.default_scopes == *model.default_scopes.as_ref()
         && stored.health_check == *model.health_check.as_ref()
         && stored.docs_url == *model.docs_url.as_ref()
-        && stored.metadata == *model.metadata.as_ref();
-    let result = if same {
+        && stored.metadata == *model.metadata.as_ref()
+        && stored.managed_by == owner;
+    let keep = same || (owner == ManagedBy::Catalog && stored.managed_by == ManagedBy::Operator);
+    let result = if keep {
         stored
     } else {
         model.created_at = Set(stored.created_at);

@@ -117,7 +117,47 @@ async fn seeding_twice_gives_the_same_catalog(t: TestDb) {
     assert_eq!(after.len(), KNOWN_PROVIDERS.len());
 }
 
+/// An operator's change through the API survives seeding (as at every start of the
+/// `local` profile); entries the catalog manages are brought back to the catalog.
+async fn seeding_leaves_what_an_operator_set_and_restores_the_rest(t: TestDb) {
+    let app = crate::support::api::TestApp::new(t).await;
+    let r = app.get("/v1/providers/stripe", &app.operator).await;
+    assert_eq!(r.json["managed_by"], "catalog");
+    let mut body = r.json.clone();
+    let object = body.as_object_mut().unwrap();
+    for key in ["created_at", "updated_at", "managed_by"] {
+        object.remove(key);
+    }
+    object.insert("display_name".into(), "Stripe (our account)".into());
+    let r = app
+        .call(
+            axum::http::Method::PUT,
+            "/v1/providers/stripe",
+            Some(&app.operator),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["managed_by"], "operator");
+    // A catalog-managed entry drifted (as after an upgrade of the built-in catalog).
+    app.t
+        .exec("UPDATE providers SET display_name = 'Old name' WHERE slug = 'github'")
+        .await
+        .unwrap();
+
+    catalog::seed(&app.t.db, &Catalog::builtin().unwrap())
+        .await
+        .unwrap();
+    let stripe = app.get("/v1/providers/stripe", &app.operator).await;
+    assert_eq!(stripe.json["display_name"], "Stripe (our account)");
+    assert_eq!(stripe.json["managed_by"], "operator");
+    let github = app.get("/v1/providers/github", &app.operator).await;
+    assert_eq!(github.json["display_name"], "GitHub");
+    assert_eq!(github.json["managed_by"], "catalog");
+}
+
 crate::on_both_backends!(
+    seeding_leaves_what_an_operator_set_and_restores_the_rest,
     get_by_slug_returns_the_seeded_entry_or_none,
     list_all_returns_the_catalog_in_slug_order,
     upsert_inserts_then_updates_keeping_created_at,
