@@ -9,13 +9,14 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath, ApiQuery};
+use super::paging::{self, PageQuery};
 use super::paths::TenantPath;
 use super::problems::ReadProblems;
 use super::views::{ActivityView, ConnectionView, IntegrationView, Page, Problem};
 use crate::models::TenantId;
 use crate::models::activity::Action;
 use crate::repositories::activity::{self, Filter};
-use crate::repositories::{Page as PageRequest, connections, providers};
+use crate::repositories::{connections, providers};
 use crate::services::credentials;
 use crate::tenancy::TenantTxn;
 
@@ -50,6 +51,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ActivityQuery>,
 ) -> ApiResult<Json<Page<ActivityView>>> {
     principal.authorize(&state, tenant, Need::Read).await?;
+    let page = paging::page(query.cursor, query.limit)?;
     let action = match query.action.as_deref() {
         None => None,
         Some(a) => Some(
@@ -61,20 +63,8 @@ pub async fn list(
         connection_id: query.connection_id,
         action,
     };
-    let page = activity::list(
-        &state.db,
-        tenant,
-        filter,
-        PageRequest {
-            limit: query.limit,
-            after: query.cursor,
-        },
-    )
-    .await?;
-    Ok(Json(Page {
-        items: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let page = activity::list(&state.db, tenant, filter, page).await?;
+    Ok(Json(Page::from_result(page)))
 }
 
 /// Every catalog provider with this tenant's summary: connected or not, how many
@@ -84,7 +74,7 @@ pub async fn list(
     get,
     path = "/v1/tenants/{tenant_id}/integrations",
     tag = "integrations",
-    params(TenantPath),
+    params(TenantPath, PageQuery),
     responses(
         (status = 200, body = Page<IntegrationView>),
         ReadProblems,
@@ -95,9 +85,10 @@ pub async fn integrations(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(tenant): ApiPath<TenantId>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<IntegrationView>>> {
     principal.authorize(&state, tenant, Need::Read).await?;
-    let catalog = providers::list_all(&state.db).await?;
+    let catalog = providers::list_page(&state.db, query.page()?).await?;
     let txn = TenantTxn::begin(&state.db, tenant).await?;
     let counts: std::collections::HashMap<String, i64> =
         connections::count_by_provider(&txn, tenant)
@@ -113,6 +104,7 @@ pub async fn integrations(
         .map(|c| (c.provider_slug.clone(), c))
         .collect();
     let items = catalog
+        .items
         .into_iter()
         .map(|p| {
             let count = counts.get(&p.slug).copied().unwrap_or(0) as usize;
@@ -133,6 +125,6 @@ pub async fn integrations(
         .collect();
     Ok(Json(Page {
         items,
-        next_cursor: None,
+        next_cursor: catalog.next_cursor,
     }))
 }

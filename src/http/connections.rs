@@ -12,12 +12,12 @@ use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::paging;
 use super::paths::{ConnectionPath, TenantPath};
 use super::problems::{ReadProblems, WriteProblems};
 use super::views::{ConnectionView, CredentialSecretView, Page, Problem};
 use crate::models::connection::{ConnectionStatus, HealthStatus};
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId};
-use crate::repositories::Page as PageRequest;
 use crate::repositories::connections::{
     self as repo, ConnectionFilter, DetailsPatch, NewConnection,
 };
@@ -119,6 +119,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<ConnectionView>>> {
     principal.authorize(&state, tenant, Need::Read).await?;
+    let page = paging::page(query.cursor, query.limit)?;
     let filter = ConnectionFilter {
         provider: query
             .provider
@@ -130,16 +131,7 @@ pub async fn list(
     };
     // One transaction for the page and its summaries: one scope, one snapshot.
     let txn = TenantTxn::begin(&state.db, tenant).await?;
-    let page = repo::list(
-        &txn,
-        tenant,
-        &filter,
-        PageRequest {
-            limit: query.limit,
-            after: query.cursor,
-        },
-    )
-    .await?;
+    let page = repo::list(&txn, tenant, &filter, page).await?;
     let ids: Vec<Uuid> = page.items.iter().map(|c| c.id).collect();
     let mut summaries = credentials::summaries(&txn, tenant, &ids).await?;
     txn.commit().await?;

@@ -10,6 +10,7 @@ pub(crate) mod health;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;
+mod paging;
 mod paths;
 pub mod problems;
 mod providers;

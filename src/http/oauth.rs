@@ -15,10 +15,11 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::paging::PageQuery;
 use super::paths::TenantPath;
 use super::problems::{OperatorOnly, RoleNotAllowed, Unauthenticated};
-use super::views::Problem;
+use super::views::{Page, Problem};
 use crate::models::connect_session::{self, SessionStatus};
 use crate::models::{ProviderSlug, TenantId};
 use crate::repositories::oauth_apps::{self, OAuthAppInput, OAuthAppSummary};
@@ -95,8 +96,9 @@ pub async fn set_app(
     get,
     path = "/v1/oauth-apps",
     tag = "oauth",
+    params(PageQuery),
     responses(
-        (status = 200, body = Vec<OAuthAppView>),
+        (status = 200, body = Page<OAuthAppView>),
         OperatorOnly,
     ),
     security(("api_key" = []))
@@ -104,12 +106,18 @@ pub async fn set_app(
 pub async fn list_apps(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<Json<Vec<OAuthAppView>>> {
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<OAuthAppView>>> {
     principal.require_operator()?;
-    let apps = oauth_apps::list(&state.db).await?;
-    Ok(Json(
-        apps.into_iter().map(|a| app_view(&state, a)).collect(),
-    ))
+    let page = oauth_apps::list_page(&state.db, query.page()?).await?;
+    Ok(Json(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|a| app_view(&state, a))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[utoipa::path(

@@ -37,7 +37,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         views::ConnectionView, views::CredentialView, views::LastErrorView,
         views::CredentialSecretView, views::ActivityView, views::IntegrationView, views::Problem,
         views::ProviderUpsertBody, views::Page<views::TenantView>, views::Page<views::ApiKeyView>, views::Page<views::ProviderView>,
-        views::Page<views::ConnectionView>, views::Page<views::ActivityView>, views::Page<views::IntegrationView>,
+        views::Page<views::ConnectionView>, views::Page<views::ActivityView>, views::Page<views::IntegrationView>, views::Page<oauth::OAuthAppView>,
         tenants::CreateTenant, tenants::CreateKey, connections::CreateConnection,
         connections::UpdateConnection, Credential, CredentialKind, ConnectionStatus,
         crate::models::connect_session::SessionStatus,

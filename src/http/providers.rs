@@ -6,7 +6,8 @@ use axum::extract::State;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::paging::PageQuery;
 use super::problems::{BodyProblems, Malformed, ReadProblems, RoleNotAllowed, Unauthenticated};
 use super::views::{Page, ProviderUpsertBody, ProviderView};
 use crate::models::ProviderSlug;
@@ -17,6 +18,7 @@ use crate::repositories::providers::{self, ProviderUpsert};
     get,
     path = "/v1/providers",
     tag = "providers",
+    params(PageQuery),
     responses(
         (status = 200, body = Page<ProviderView>),
         Unauthenticated,
@@ -28,16 +30,10 @@ use crate::repositories::providers::{self, ProviderUpsert};
 pub async fn list(
     State(state): State<AppState>,
     _principal: Principal,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<ProviderView>>> {
-    let items = providers::list_all(&state.db)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let page = providers::list_page(&state.db, query.page()?).await?;
+    Ok(Json(Page::from_result(page)))
 }
 
 #[utoipa::path(

@@ -9,7 +9,8 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::paging::PageQuery;
 use super::paths::TenantPath;
 use super::problems::{
     BodyProblems, Malformed, ReadProblems, RoleNotAllowed, Unauthenticated, WriteProblems,
@@ -56,6 +57,7 @@ pub async fn create(
     get,
     path = "/v1/tenants",
     tag = "tenants",
+    params(PageQuery),
     responses(
         (status = 200, body = Page<TenantView>),
         Unauthenticated,
@@ -67,17 +69,11 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<TenantView>>> {
     principal.require_operator()?;
-    let items = tenants::list(&state.db)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let page = tenants::list_page(&state.db, query.page()?).await?;
+    Ok(Json(Page::from_result(page)))
 }
 
 #[utoipa::path(
@@ -164,7 +160,7 @@ pub async fn create_tenant_key(
     get,
     path = "/v1/tenants/{tenant_id}/api-keys",
     tag = "api-keys",
-    params(TenantPath),
+    params(TenantPath, PageQuery),
     responses(
         (status = 200, body = Page<ApiKeyView>),
         ReadProblems,
@@ -175,17 +171,11 @@ pub async fn list_tenant_keys(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(tenant): ApiPath<TenantId>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<ApiKeyView>>> {
     principal.authorize(&state, tenant, Need::Admin).await?;
-    let items = api_keys::list(&state.db, Some(tenant))
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let page = api_keys::list(&state.db, Some(tenant), query.page()?).await?;
+    Ok(Json(Page::from_result(page)))
 }
 
 #[utoipa::path(
@@ -246,6 +236,7 @@ pub async fn create_operator_key(
     get,
     path = "/v1/api-keys",
     tag = "api-keys",
+    params(PageQuery),
     responses(
         (status = 200, body = Page<ApiKeyView>),
         Unauthenticated,
@@ -257,17 +248,11 @@ pub async fn create_operator_key(
 pub async fn list_operator_keys(
     State(state): State<AppState>,
     principal: Principal,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<ApiKeyView>>> {
     principal.require_operator()?;
-    let items = api_keys::list(&state.db, None)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let page = api_keys::list(&state.db, None, query.page()?).await?;
+    Ok(Json(Page::from_result(page)))
 }
 
 #[utoipa::path(

@@ -15,10 +15,22 @@ use crate::models::json::{AuthMode, HealthCheck};
 use crate::models::{provider, tenant};
 use crate::services::credentials::{CredentialKind, CredentialRead, CredentialSummary};
 
+/// One page of a list. `next_cursor` is absent on the last page; pass it as `cursor`
+/// to get the next one.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The body of a page of rows, each shown as `T`.
+    pub fn from_result<R: Into<T>>(page: crate::repositories::PageResult<R>) -> Self {
+        Self {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

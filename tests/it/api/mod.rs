@@ -11,6 +11,7 @@ mod lifecycle;
 mod logs;
 mod metrics;
 mod openapi;
+mod paging;
 mod roles;
 mod tenancy;
 
