@@ -99,10 +99,11 @@ pub enum ApiKeyAction {
         #[arg(long)]
         name: String,
     },
-    /// Revoke a key by id.
+    /// Revoke a key by id: an operator key or any tenant's key.
     Revoke {
         id: String,
-        /// The key's tenant; omit for an operator key.
+        /// Look for the key only in this tenant; without it the key is found by its id
+        /// among the operator keys and every tenant's keys.
         #[arg(long)]
         tenant: Option<String>,
     },
@@ -162,7 +163,14 @@ pub async fn run() -> anyhow::Result<()> {
                     let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
                     let id = uuid::Uuid::parse_str(&id)
                         .map_err(|_| anyhow::anyhow!("{id:?} is not a key id"))?;
-                    repositories::api_keys::revoke(&db, tenant, id).await?;
+                    match tenant {
+                        Some(tenant) => {
+                            repositories::api_keys::revoke(&db, Some(tenant), id).await?
+                        }
+                        None => {
+                            repositories::api_keys::revoke_by_id(&db, id).await?;
+                        }
+                    }
                     println!("revoked {id}");
                 }
             }
