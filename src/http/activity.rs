@@ -8,11 +8,12 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
+use super::examples;
 use super::extract::{ApiPath, ApiQuery};
 use super::paging::{self, PageQuery};
 use super::paths::TenantPath;
-use super::problems::ReadProblems;
-use super::views::{ActivityView, ConnectionView, IntegrationView, Page, Problem};
+use super::problems::{Invalid, ReadProblems};
+use super::views::{ActivityView, ConnectionView, IntegrationView, Page};
 use crate::models::TenantId;
 use crate::models::activity::Action;
 use crate::repositories::activity::{self, Filter};
@@ -24,13 +25,24 @@ use crate::tenancy::TenantTxn;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityQuery {
+    /// Only this connection's entries.
     connection_id: Option<Uuid>,
+    /// Only entries of this action.
     #[param(value_type = Option<Action>)]
     action: Option<String>,
+    /// The `next_cursor` of the previous page; the first page when absent.
     cursor: Option<String>,
+    /// Items per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200, example = 50)]
     limit: Option<u64>,
 }
 
+/// List a tenant's activity.
+///
+/// Any key of the tenant, or an operator. Newest first, filtered by connection and
+/// action, paged like every list. Every change to a connection is recorded in the
+/// transaction of the change, with the key that made it; entries never hold a secret
+/// and outlive the connection.
 #[utoipa::path(
     operation_id = "list_activity",
     get,
@@ -38,9 +50,9 @@ pub struct ActivityQuery {
     tag = "activity",
     params(TenantPath, ActivityQuery),
     responses(
-        (status = 200, body = Page<ActivityView>),
+        (status = 200, description = "A page of activity entries", body = Page<ActivityView>, example = examples::activity),
         ReadProblems,
-        (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json"),
+        Invalid,
     ),
     security(("api_key" = []))
 )]
@@ -67,7 +79,10 @@ pub async fn list(
     Ok(Json(Page::from_result(page)))
 }
 
-/// Every catalog provider with this tenant's summary: connected or not, how many
+/// List the tenant's integrations.
+///
+/// Any key of the tenant, or an operator. Every catalog provider, in slug order and
+/// paged like every list, with this tenant's summary: connected or not, how many live
 /// connections, and the default one with its status, health and credential mask.
 #[utoipa::path(
     operation_id = "list_integrations",
@@ -76,7 +91,7 @@ pub async fn list(
     tag = "integrations",
     params(TenantPath, PageQuery),
     responses(
-        (status = 200, body = Page<IntegrationView>),
+        (status = 200, description = "A page of integrations", body = Page<IntegrationView>, example = examples::integrations),
         ReadProblems,
     ),
     security(("api_key" = []))

@@ -9,32 +9,41 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
+use super::examples;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::paging::PageQuery;
 use super::paths::TenantPath;
 use super::problems::{
     BodyProblems, Malformed, ReadProblems, RoleNotAllowed, Unauthenticated, WriteProblems,
 };
+use super::schemas::{Name, OperatorKeyRole, TenantKeyRole};
 use super::views::{ApiKeyView, CreatedApiKeyView, Page, TenantView};
 use crate::models::TenantId;
 use crate::models::api_key::Role;
 use crate::repositories::{api_keys, tenants};
 use secrecy::ExposeSecret;
 
+/// `POST /v1/tenants` body.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    #[schema(value_type = Name)]
     name: String,
 }
 
+/// Create a tenant.
+///
+/// Operators only. A tenant is the isolation boundary: its connections, keys, connect
+/// sessions and activity are seen only by its own keys and by operators. The name is
+/// trimmed and must keep 1 to 200 characters.
 #[utoipa::path(
     operation_id = "create_tenant",
     post,
     path = "/v1/tenants",
     tag = "tenants",
-    request_body = CreateTenant,
+    request_body(content = CreateTenant, example = examples::create_tenant),
     responses(
-        (status = 201, body = TenantView),
+        (status = 201, description = "The new tenant", body = TenantView, example = examples::tenant),
         BodyProblems,
         Unauthenticated,
         Malformed,
@@ -52,6 +61,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
+/// List tenants.
+///
+/// Operators only. Oldest first, one page at a time: pass `next_cursor` as `cursor`
+/// for the next page; `limit` is 1 to 200 (default 50).
 #[utoipa::path(
     operation_id = "list_tenants",
     get,
@@ -59,7 +72,7 @@ pub async fn create(
     tag = "tenants",
     params(PageQuery),
     responses(
-        (status = 200, body = Page<TenantView>),
+        (status = 200, description = "A page of tenants", body = Page<TenantView>, example = examples::tenants),
         Unauthenticated,
         Malformed,
         RoleNotAllowed,
@@ -76,6 +89,10 @@ pub async fn list(
     Ok(Json(Page::from_result(page)))
 }
 
+/// Get a tenant.
+///
+/// Any key of the tenant, or an operator. Another tenant's key gets the same 404 as
+/// a tenant that does not exist.
 #[utoipa::path(
     operation_id = "get_tenant",
     get,
@@ -83,7 +100,7 @@ pub async fn list(
     tag = "tenants",
     params(TenantPath),
     responses(
-        (status = 200, body = TenantView),
+        (status = 200, description = "The tenant", body = TenantView, example = examples::tenant),
         ReadProblems,
     ),
     security(("api_key" = []))
@@ -100,13 +117,27 @@ pub async fn get(
     Ok(Json(found.into()))
 }
 
+/// `POST /v1/tenants/{tenant_id}/api-keys` body.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateKey {
+pub struct CreateTenantKey {
+    #[schema(value_type = Name)]
     name: String,
     /// admin, service or viewer (default viewer); operator keys are made at /v1/api-keys.
     #[serde(default)]
-    #[schema(value_type = Option<Role>)]
+    #[schema(value_type = Option<TenantKeyRole>, required = false)]
+    role: Option<String>,
+}
+
+/// `POST /v1/api-keys` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOperatorKey {
+    #[schema(value_type = Name)]
+    name: String,
+    /// `operator` if given: keys made here are operator keys.
+    #[serde(default)]
+    #[schema(value_type = Option<OperatorKeyRole>, required = false)]
     role: Option<String>,
 }
 
@@ -121,15 +152,20 @@ fn created(key: api_keys::NewApiKey) -> (StatusCode, Json<CreatedApiKeyView>) {
     )
 }
 
+/// Create a tenant key.
+///
+/// The tenant's admins, or an operator. The key's secret is in this response only;
+/// the service stores its SHA-256. Roles: `admin` (change connections and keys),
+/// `service` (read decrypted credentials), `viewer` (metadata; the default).
 #[utoipa::path(
     operation_id = "create_tenant_key",
     post,
     path = "/v1/tenants/{tenant_id}/api-keys",
     tag = "api-keys",
     params(TenantPath),
-    request_body = CreateKey,
+    request_body(content = CreateTenantKey, example = examples::create_tenant_key),
     responses(
-        (status = 201, body = CreatedApiKeyView),
+        (status = 201, description = "The new key, with its secret shown once", body = CreatedApiKeyView, example = examples::created_tenant_key),
         WriteProblems,
     ),
     security(("api_key" = []))
@@ -138,7 +174,7 @@ pub async fn create_tenant_key(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(tenant): ApiPath<TenantId>,
-    ApiJson(body): ApiJson<CreateKey>,
+    ApiJson(body): ApiJson<CreateTenantKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKeyView>)> {
     principal.authorize(&state, tenant, Need::Admin).await?;
     let role = match body.role.as_deref().map(Role::parse) {
@@ -155,6 +191,10 @@ pub async fn create_tenant_key(
     Ok(created(key))
 }
 
+/// List a tenant's keys.
+///
+/// The tenant's admins, or an operator. Oldest first, revoked keys included (with
+/// `revoked_at`); never a secret. Paged like every list.
 #[utoipa::path(
     operation_id = "list_tenant_keys",
     get,
@@ -162,7 +202,7 @@ pub async fn create_tenant_key(
     tag = "api-keys",
     params(TenantPath, PageQuery),
     responses(
-        (status = 200, body = Page<ApiKeyView>),
+        (status = 200, description = "A page of keys", body = Page<ApiKeyView>, example = examples::tenant_keys),
         ReadProblems,
     ),
     security(("api_key" = []))
@@ -178,12 +218,16 @@ pub async fn list_tenant_keys(
     Ok(Json(Page::from_result(page)))
 }
 
+/// Revoke a tenant key.
+///
+/// The tenant's admins, or an operator. The key stops working at once; it stays
+/// listed with `revoked_at`. A key already revoked, or of another tenant, is a 404.
 #[utoipa::path(
     operation_id = "revoke_tenant_key",
     delete,
     path = "/v1/tenants/{tenant_id}/api-keys/{key_id}",
     tag = "api-keys",
-    params(TenantPath, ("key_id" = Uuid, Path, description = "API key id")),
+    params(TenantPath, ("key_id" = Uuid, Path, description = "API key id", example = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")),
     responses(
         (status = 204, description = "Revoked"),
         ReadProblems,
@@ -200,14 +244,18 @@ pub async fn revoke_tenant_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Create an operator key.
+///
+/// Operators only. An operator key belongs to no tenant and may do everything on every
+/// tenant except read decrypted credentials. The secret is in this response only.
 #[utoipa::path(
     operation_id = "create_operator_key",
     post,
     path = "/v1/api-keys",
     tag = "api-keys",
-    request_body = CreateKey,
+    request_body(content = CreateOperatorKey, example = examples::create_operator_key),
     responses(
-        (status = 201, body = CreatedApiKeyView),
+        (status = 201, description = "The new key, with its secret shown once", body = CreatedApiKeyView, example = examples::created_operator_key),
         BodyProblems,
         Unauthenticated,
         Malformed,
@@ -218,7 +266,7 @@ pub async fn revoke_tenant_key(
 pub async fn create_operator_key(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(body): ApiJson<CreateKey>,
+    ApiJson(body): ApiJson<CreateOperatorKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKeyView>)> {
     principal.require_operator()?;
     if body.role.as_deref().is_some_and(|r| r != "operator") {
@@ -231,6 +279,10 @@ pub async fn create_operator_key(
     Ok(created(key))
 }
 
+/// List operator keys.
+///
+/// Operators only. Oldest first, revoked keys included; never a secret. Paged like
+/// every list.
 #[utoipa::path(
     operation_id = "list_operator_keys",
     get,
@@ -238,7 +290,7 @@ pub async fn create_operator_key(
     tag = "api-keys",
     params(PageQuery),
     responses(
-        (status = 200, body = Page<ApiKeyView>),
+        (status = 200, description = "A page of operator keys", body = Page<ApiKeyView>, example = examples::operator_keys),
         Unauthenticated,
         Malformed,
         RoleNotAllowed,
@@ -255,12 +307,16 @@ pub async fn list_operator_keys(
     Ok(Json(Page::from_result(page)))
 }
 
+/// Revoke an operator key.
+///
+/// Operators only. The key stops working at once (the caller's own key too). A key
+/// already revoked, or a tenant's key, is a 404.
 #[utoipa::path(
     operation_id = "revoke_operator_key",
     delete,
     path = "/v1/api-keys/{key_id}",
     tag = "api-keys",
-    params(("key_id" = Uuid, Path, description = "API key id")),
+    params(("key_id" = Uuid, Path, description = "API key id", example = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")),
     responses(
         (status = 204, description = "Revoked"),
         ReadProblems,

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 mod activity;
 mod api_keys;
+mod docs;
 mod errors;
 mod lifecycle;
 mod logs;
@@ -13,6 +14,7 @@ mod metrics;
 mod openapi;
 mod paging;
 mod roles;
+mod statuses;
 mod tenancy;
 
 const API_KEY_SECRET: &str = "sk_live_api_flow_4eC39HqLyjWDarjtT1zdp7dc";

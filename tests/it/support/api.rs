@@ -27,6 +27,7 @@ pub struct TestApp {
 
 pub struct Response {
     pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
     pub content_type: String,
     pub json: Value,
     pub location: Option<String>,
@@ -78,6 +79,7 @@ impl TestApp {
         let request = record_request(request).await;
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -102,6 +104,7 @@ impl TestApp {
         }
         Response {
             status,
+            headers,
             content_type,
             json,
             location,
