@@ -12,6 +12,7 @@ mod m2025_11_03_090000_create_api_keys_and_activity;
 mod m2025_11_04_090000_tenant_isolation;
 mod m2025_11_05_090000_oauth;
 mod m2025_12_01_090000_refresh_margins;
+mod m2025_12_10_090000_list_indexes;
 mod m2026_12_02_090000_applied_migrations;
 mod m2026_12_02_100000_provider_ownership;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2025_11_04_090000_tenant_isolation::Migration),
             Box::new(m2025_11_05_090000_oauth::Migration),
             Box::new(m2025_12_01_090000_refresh_margins::Migration),
+            Box::new(m2025_12_10_090000_list_indexes::Migration),
             Box::new(m2026_12_02_090000_applied_migrations::Migration),
             Box::new(m2026_12_02_100000_provider_ownership::Migration),
         ]

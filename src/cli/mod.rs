@@ -100,10 +100,11 @@ pub enum ApiKeyAction {
         #[arg(long)]
         name: String,
     },
-    /// Revoke a key by id.
+    /// Revoke a key by id: an operator key or any tenant's key.
     Revoke {
         id: String,
-        /// The key's tenant; omit for an operator key.
+        /// Look for the key only in this tenant; without it the key is found by its id
+        /// among the operator keys and every tenant's keys.
         #[arg(long)]
         tenant: Option<String>,
     },
@@ -164,7 +165,12 @@ pub async fn run() -> anyhow::Result<()> {
                     let tenant = tenant.as_deref().map(TenantId::parse).transpose()?;
                     let id = uuid::Uuid::parse_str(&id)
                         .map_err(|_| anyhow::anyhow!("{id:?} is not a key id"))?;
-                    services::api_keys::revoke(&db, &cli_actor(), tenant, id).await?;
+                    match tenant {
+                        Some(_) => {
+                            services::api_keys::revoke(&db, &cli_actor(), tenant, id).await?
+                        }
+                        None => services::api_keys::revoke_anywhere(&db, &cli_actor(), id).await?,
+                    }
                     println!("revoked {id}");
                 }
             }

@@ -8,14 +8,16 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
+use super::examples;
 use super::extract::{ApiPath, ApiQuery};
+use super::paging::{self, PageQuery};
 use super::paths::TenantPath;
-use super::problems::ReadProblems;
-use super::views::{ActivityView, ConnectionView, IntegrationView, Page, Problem};
+use super::problems::{Invalid, ReadProblems};
+use super::views::{ActivityView, ConnectionView, IntegrationView, Page};
 use crate::models::TenantId;
 use crate::models::activity::Action;
 use crate::repositories::activity::{self, Filter};
-use crate::repositories::{Page as PageRequest, connections, providers};
+use crate::repositories::{connections, providers};
 use crate::services::credentials;
 use crate::tenancy::TenantTxn;
 
@@ -23,13 +25,24 @@ use crate::tenancy::TenantTxn;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityQuery {
+    /// Only this connection's entries.
     connection_id: Option<Uuid>,
+    /// Only entries of this action.
     #[param(value_type = Option<Action>)]
     action: Option<String>,
+    /// The `next_cursor` of the previous page; the first page when absent.
     cursor: Option<String>,
+    /// Items per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200, example = 50)]
     limit: Option<u64>,
 }
 
+/// List a tenant's activity.
+///
+/// Any key of the tenant, or an operator. Newest first, filtered by connection and
+/// action, paged like every list. Every change to a connection is recorded in the
+/// transaction of the change, with the key that made it; entries never hold a secret
+/// and outlive the connection.
 #[utoipa::path(
     operation_id = "list_activity",
     get,
@@ -37,9 +50,9 @@ pub struct ActivityQuery {
     tag = "activity",
     params(TenantPath, ActivityQuery),
     responses(
-        (status = 200, body = Page<ActivityView>),
+        (status = 200, description = "A page of activity entries", body = Page<ActivityView>, example = examples::activity),
         ReadProblems,
-        (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json"),
+        Invalid,
     ),
     security(("api_key" = []))
 )]
@@ -50,6 +63,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ActivityQuery>,
 ) -> ApiResult<Json<Page<ActivityView>>> {
     principal.authorize(&state, tenant, Need::Read).await?;
+    let page = paging::page(query.cursor, query.limit)?;
     let action = match query.action.as_deref() {
         None => None,
         Some(a) => Some(
@@ -61,32 +75,23 @@ pub async fn list(
         connection_id: query.connection_id,
         action,
     };
-    let page = activity::list(
-        &state.db,
-        tenant,
-        filter,
-        PageRequest {
-            limit: query.limit,
-            after: query.cursor,
-        },
-    )
-    .await?;
-    Ok(Json(Page {
-        items: page.items.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let page = activity::list(&state.db, tenant, filter, page).await?;
+    Ok(Json(Page::from_result(page)))
 }
 
-/// Every catalog provider with this tenant's summary: connected or not, how many
+/// List the tenant's integrations.
+///
+/// Any key of the tenant, or an operator. Every catalog provider, in slug order and
+/// paged like every list, with this tenant's summary: connected or not, how many live
 /// connections, and the default one with its status, health and credential mask.
 #[utoipa::path(
     operation_id = "list_integrations",
     get,
     path = "/v1/tenants/{tenant_id}/integrations",
     tag = "integrations",
-    params(TenantPath),
+    params(TenantPath, PageQuery),
     responses(
-        (status = 200, body = Page<IntegrationView>),
+        (status = 200, description = "A page of integrations", body = Page<IntegrationView>, example = examples::integrations),
         ReadProblems,
     ),
     security(("api_key" = []))
@@ -95,9 +100,10 @@ pub async fn integrations(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(tenant): ApiPath<TenantId>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<IntegrationView>>> {
     principal.authorize(&state, tenant, Need::Read).await?;
-    let catalog = providers::list_all(&state.db).await?;
+    let catalog = providers::list_page(&state.db, query.page()?).await?;
     let txn = TenantTxn::begin(&state.db, tenant).await?;
     let counts: std::collections::HashMap<String, i64> =
         connections::count_by_provider(&txn, tenant)
@@ -113,6 +119,7 @@ pub async fn integrations(
         .map(|c| (c.provider_slug.clone(), c))
         .collect();
     let items = catalog
+        .items
         .into_iter()
         .map(|p| {
             let count = counts.get(&p.slug).copied().unwrap_or(0) as usize;
@@ -133,6 +140,6 @@ pub async fn integrations(
         .collect();
     Ok(Json(Page {
         items,
-        next_cursor: None,
+        next_cursor: catalog.next_cursor,
     }))
 }

@@ -1,26 +1,25 @@
-//! A tenant's connections: create (with a credential), list, get, update, replace the
-//! credential, make default, disconnect, delete, and the credential read.
+//! A tenant's connections: create (with a credential), list, get, update, make
+//! default, disconnect, delete. The credential itself is in `credentials.rs`.
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
-use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
+use super::examples;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::paging;
 use super::paths::{ConnectionPath, TenantPath};
-use super::problems::{ReadProblems, WriteProblems};
-use super::views::{ConnectionView, CredentialSecretView, NoStore, Page, Problem};
-use crate::audit;
+use super::problems::{Duplicate, Invalid, ReadProblems, WriteProblems};
+use super::schemas::{DisplayName, ExternalIdText, Scope, SettableStatus, Slug};
+use super::views::{ConnectionView, Page};
 use crate::models::connection::{ConnectionStatus, HealthStatus};
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId};
-use crate::repositories::Page as PageRequest;
 use crate::repositories::connections::{
     self as repo, ConnectionFilter, DetailsPatch, NewConnection,
 };
@@ -28,35 +27,50 @@ use crate::services::connections as service;
 use crate::services::credentials::{self, Credential};
 use crate::tenancy::TenantTxn;
 
+/// `POST /v1/tenants/{tenant_id}/connections` body.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
+    /// A provider of the catalog.
+    #[schema(value_type = Slug)]
     provider: String,
+    #[schema(value_type = ExternalIdText)]
     external_id: String,
     #[serde(default)]
+    #[schema(value_type = Option<DisplayName>)]
     display_name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<Scope>)]
     scopes_granted: Vec<String>,
+    /// A JSON object of your own; never a secret.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
     token_expires_at: Option<DateTime<Utc>>,
+    /// Stored encrypted; the connection is then `active`, else `pending`.
     #[serde(default)]
     credential: Option<Credential>,
 }
 
+/// Create a connection.
+///
+/// The tenant's admins, or an operator. The credential, when given, is encrypted and
+/// bound to this tenant, connection and field; responses show only masks. The first
+/// connection of a tenant to a provider becomes that provider's default. Records
+/// `connected` in the activity log, in the same transaction. One connection per
+/// provider and external id in a tenant (409 `duplicate_connection`).
 #[utoipa::path(
     operation_id = "create_connection",
     post,
     path = "/v1/tenants/{tenant_id}/connections",
     tag = "connections",
     params(TenantPath),
-    request_body = CreateConnection,
+    request_body(content = CreateConnection, example = examples::create_connection),
     responses(
-        (status = 201, body = ConnectionView),
+        (status = 201, description = "The new connection", body = ConnectionView, example = examples::connection),
         WriteProblems,
-        (status = 409, description = "Duplicate connection", body = Problem, content_type = "application/problem+json"),
+        Duplicate,
     ),
     security(("api_key" = []))
 )]
@@ -96,13 +110,25 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Only this provider's connections (a malformed slug is a 422 `invalid_slug`).
+    #[param(value_type = Option<Slug>)]
     provider: Option<String>,
+    /// Only connections with this status.
     status: Option<ConnectionStatus>,
+    /// Only connections with this health.
     health: Option<HealthStatus>,
+    /// The `next_cursor` of the previous page; the first page when absent.
     cursor: Option<String>,
+    /// Items per page, 1 to 200; 50 when absent.
+    #[param(minimum = 1, maximum = 200, example = 50)]
     limit: Option<u64>,
 }
 
+/// List a tenant's connections.
+///
+/// Any key of the tenant, or an operator. Oldest first, filtered by provider, status
+/// and health, paged like every list. Each connection shows its credential's kind and
+/// masks, never a secret; listing never decrypts anything.
 #[utoipa::path(
     operation_id = "list_connections",
     get,
@@ -110,8 +136,9 @@ pub struct ListQuery {
     tag = "connections",
     params(TenantPath, ListQuery),
     responses(
-        (status = 200, body = Page<ConnectionView>),
+        (status = 200, description = "A page of connections", body = Page<ConnectionView>, example = examples::connections),
         ReadProblems,
+        Invalid,
     ),
     security(("api_key" = []))
 )]
@@ -122,6 +149,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Page<ConnectionView>>> {
     principal.authorize(&state, tenant, Need::Read).await?;
+    let page = paging::page(query.cursor, query.limit)?;
     let filter = ConnectionFilter {
         provider: query
             .provider
@@ -133,16 +161,7 @@ pub async fn list(
     };
     // One transaction for the page and its summaries: one scope, one snapshot.
     let txn = TenantTxn::begin(&state.db, tenant).await?;
-    let page = repo::list(
-        &txn,
-        tenant,
-        &filter,
-        PageRequest {
-            limit: query.limit,
-            after: query.cursor,
-        },
-    )
-    .await?;
+    let page = repo::list(&txn, tenant, &filter, page).await?;
     let ids: Vec<Uuid> = page.items.iter().map(|c| c.id).collect();
     let mut summaries = credentials::summaries(&txn, tenant, &ids).await?;
     txn.commit().await?;
@@ -169,6 +188,10 @@ async fn view(
     Ok(ConnectionView::new(conn, summary))
 }
 
+/// Get a connection.
+///
+/// Any key of the tenant, or an operator: status, health, default, scopes, expiry, last
+/// error and the credential's masks.
 #[utoipa::path(
     operation_id = "get_connection",
     get,
@@ -176,7 +199,7 @@ async fn view(
     tag = "connections",
     params(ConnectionPath),
     responses(
-        (status = 200, body = ConnectionView),
+        (status = 200, description = "The connection", body = ConnectionView, example = examples::connection),
         ReadProblems,
     ),
     security(("api_key" = []))
@@ -203,28 +226,38 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// `PATCH …/connections/{connection_id}` body: only the fields given change.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConnection {
+    /// `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<DisplayName>)]
     display_name: Option<Option<String>>,
+    /// Replaces the metadata object.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
+    #[schema(value_type = Option<SettableStatus>)]
     status: Option<ConnectionStatus>,
 }
 
+/// Update a connection.
+///
+/// The tenant's admins, or an operator: display name, metadata and status. `revoked`
+/// is reached only by disconnecting, and left only by replacing the credential; a
+/// connection without a credential cannot be `active`. A status change records
+/// `status_changed`.
 #[utoipa::path(
     operation_id = "update_connection",
     patch,
     path = "/v1/tenants/{tenant_id}/connections/{connection_id}",
     tag = "connections",
     params(ConnectionPath),
-    request_body = UpdateConnection,
+    request_body(content = UpdateConnection, example = examples::update_connection),
     responses(
-        (status = 200, body = ConnectionView),
+        (status = 200, description = "The connection as updated", body = ConnectionView, example = examples::connection),
         WriteProblems,
     ),
     security(("api_key" = []))
@@ -245,32 +278,11 @@ pub async fn update(
     Ok(Json(view(&state, tenant, conn).await?))
 }
 
-#[utoipa::path(
-    operation_id = "replace_credentials",
-    put,
-    path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials",
-    tag = "connections",
-    params(ConnectionPath),
-    request_body = Credential,
-    responses(
-        (status = 200, body = ConnectionView),
-        WriteProblems,
-    ),
-    security(("api_key" = []))
-)]
-pub async fn replace_credentials(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
-    ApiJson(credential): ApiJson<Credential>,
-) -> ApiResult<Json<ConnectionView>> {
-    let actor = principal.authorize(&state, tenant, Need::Admin).await?;
-    let (conn, summary) =
-        service::replace_credentials(&state.db, &state.keyring, tenant, &actor, id, &credential)
-            .await?;
-    Ok(Json(ConnectionView::new(conn, Some(summary))))
-}
-
+/// Make a connection its provider's default.
+///
+/// The tenant's admins, or an operator. Exactly one default per tenant and provider,
+/// even under concurrent calls; records `default_changed` when it changes. A revoked
+/// connection cannot be the default (422).
 #[utoipa::path(
     operation_id = "make_default",
     post,
@@ -278,8 +290,9 @@ pub async fn replace_credentials(
     tag = "connections",
     params(ConnectionPath),
     responses(
-        (status = 200, body = ConnectionView),
+        (status = 200, description = "The connection, now the default", body = ConnectionView, example = examples::connection),
         ReadProblems,
+        Invalid,
     ),
     security(("api_key" = []))
 )]
@@ -293,6 +306,11 @@ pub async fn make_default(
     Ok(Json(view(&state, tenant, conn).await?))
 }
 
+/// Disconnect a connection.
+///
+/// The tenant's admins, or an operator. The credential is destroyed and the status
+/// becomes `revoked`; the row and its history stay. Records `disconnected`. A
+/// connection already disconnected is a 422.
 #[utoipa::path(
     operation_id = "disconnect_connection",
     post,
@@ -300,10 +318,11 @@ pub async fn make_default(
     tag = "connections",
     params(ConnectionPath),
     responses(
-        (status = 200, body = DisconnectedView, headers(
+        (status = 200, description = "The connection, revoked; `promoted_default_id` names the connection made the provider's default in its place, if any", body = DisconnectedView, headers(
             ("promoted-default-id" = Uuid, description = "The connection made the provider's default in place of this one, if any")
-        )),
+        ), example = examples::disconnected),
         ReadProblems,
+        Invalid,
     ),
     security(("api_key" = []))
 )]
@@ -344,6 +363,10 @@ fn promoted_header(promoted: Option<Uuid>) -> HeaderMap {
 
 const PROMOTED_DEFAULT: HeaderName = HeaderName::from_static("promoted-default-id");
 
+/// Delete a connection.
+///
+/// The tenant's admins, or an operator. The connection and its credential are gone;
+/// the activity log keeps its entries and records `deleted`.
 #[utoipa::path(
     operation_id = "delete_connection",
     delete,
@@ -369,64 +392,4 @@ pub async fn delete(
         StatusCode::NO_CONTENT,
         promoted_header(removed.promoted.map(|c| c.id)),
     ))
-}
-
-/// `GET …/credentials`: the decrypted credential, for the tenant's service keys. Two
-/// indexed reads (the API key, then the credential rows with their connection) and no
-/// write, unless the token expires within the refresh margin: then it is renewed first
-/// (once, whoever else asks at the same time). A connection that needs
-/// re-authorization answers 409 with its `reason_code`; a renewal the provider could
-/// not serve while the token has expired answers 503.
-#[utoipa::path(
-    operation_id = "read_credentials",
-    get,
-    path = "/v1/tenants/{tenant_id}/connections/{connection_id}/credentials",
-    tag = "credentials",
-    params(ConnectionPath),
-    responses(
-        (status = 200, body = CredentialSecretView),
-        ReadProblems,
-        (status = 409, description = "The connection needs re-authorization (connection_needs_reauth, with reason_code) or cannot be used", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The token expired and the provider could not renew it (provider_unavailable, with reason_code and Retry-After)", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("api_key" = []))
-)]
-pub async fn read_credentials(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
-    request_id: Option<Extension<RequestId>>,
-) -> ApiResult<NoStore<Json<CredentialSecretView>>> {
-    let outcome = read_credential(&state, &principal, tenant, id).await;
-    // Every read, answered or refused, leaves an audit line and a count per key; no
-    // row is written.
-    let result = match &outcome {
-        Ok(_) => "ok",
-        Err(err) => err.code,
-    };
-    let request_id = request_id
-        .as_ref()
-        .and_then(|Extension(r)| r.header_value().to_str().ok());
-    audit::credential_read(request_id, principal.key_id, tenant, id, result);
-    state
-        .metrics
-        .count_credential_read(principal.key_id, result);
-    outcome.map(|view| NoStore(Json(view)))
-}
-
-async fn read_credential(
-    state: &AppState,
-    principal: &Principal,
-    tenant: TenantId,
-    id: ConnectionId,
-) -> ApiResult<CredentialSecretView> {
-    principal
-        .authorize(state, tenant, Need::Credentials)
-        .await?;
-    let read = state
-        .refresher
-        .read(tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("credential"))?;
-    Ok(CredentialSecretView::new(id.as_uuid(), &read))
 }

@@ -9,35 +9,41 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::DATABASE_RETRY_AFTER_SECS;
+use super::examples;
 use crate::db;
 
-/// Liveness: the process answers.
+/// Liveness.
+///
+/// No key. The process answers; nothing else is checked.
 #[utoipa::path(
     operation_id = "healthz",
     get,
     path = "/healthz",
     tag = "operations",
     responses(
-        (status = 200, description = "The process is alive"),
+        (status = 200, description = "The process is alive", body = Object, example = examples::healthz),
     )
 )]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: what serving needs. The database answers (within the pool's acquire
-/// timeout), every migration this binary knows is applied, on PostgreSQL the service's
-/// functions exist, and the database holds the active data key, wrapped by this
-/// process's master key. Otherwise 503 `database_unavailable` with `Retry-After`, the
-/// failed check and its reason.
+/// Readiness.
+///
+/// No key. Ready when what serving needs holds: the database answers (within the
+/// pool's acquire timeout), every migration this binary knows is applied, on
+/// PostgreSQL the service's functions exist, and the database holds the active data
+/// key, wrapped by this process's master key. Otherwise 503 `database_unavailable` with
+/// `Retry-After`, the failed check and its reason. A load balancer sends traffic only
+/// to a ready instance.
 #[utoipa::path(
     operation_id = "readyz",
     get,
     path = "/readyz",
     tag = "operations",
     responses(
-        (status = 200, description = "Ready: `{\"status\": \"ready\", \"checks\": {…}}`"),
-        (status = 503, description = "Not ready: `status`, `code` (`database_unavailable`), the failed check and its `reason`; with `Retry-After`"),
+        (status = 200, description = "Ready", body = Object, example = examples::ready),
+        (status = 503, description = "Not ready: `code` `database_unavailable`, the failed check and its `reason`; with `Retry-After`", body = Object, example = examples::not_ready),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {

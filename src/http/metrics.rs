@@ -164,14 +164,17 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-/// `GET /metrics`: Prometheus text exposition. Unauthenticated: expose internally only.
+/// Prometheus metrics.
+///
+/// No key: expose it on an internal port only. Requests by route, method and status,
+/// their durations, and the database pool.
 #[utoipa::path(
     operation_id = "metrics",
     get,
     path = "/metrics",
     tag = "operations",
     responses(
-        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain", example = super::examples::metrics),
     )
 )]
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {

@@ -4,16 +4,22 @@
 mod activity;
 pub mod auth;
 mod connections;
+mod credentials;
+mod docs;
 pub mod error;
+mod examples;
 mod extract;
 pub(crate) mod health;
 pub mod metrics;
 pub mod oauth;
+mod oauth_apps;
 pub mod openapi;
+mod paging;
 mod paths;
 pub mod problems;
 mod providers;
 pub mod request_id;
+mod schemas;
 mod tenants;
 pub mod views;
 
@@ -109,17 +115,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             &format!("{connection}/credentials"),
-            get(connections::read_credentials).put(connections::replace_credentials),
+            get(credentials::read_credentials).put(credentials::replace_credentials),
         )
         .route(&format!("{connection}/default"), post(connections::make_default))
         .route(&format!("{connection}/disconnect"), post(connections::disconnect))
         .route(&format!("{tenant}/integrations"), get(activity::integrations))
-        .route("/v1/oauth-apps", get(oauth::list_apps))
+        .route("/v1/oauth-apps", get(oauth_apps::list_apps))
         .route(
             "/v1/oauth-apps/{provider}",
-            get(oauth::get_app)
-                .put(oauth::set_app)
-                .delete(oauth::delete_app),
+            get(oauth_apps::get_app)
+                .put(oauth_apps::set_app)
+                .delete(oauth_apps::delete_app),
         )
         .route(&format!("{tenant}/connect-sessions"), post(oauth::create_session))
         .route(
@@ -132,7 +138,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))
-        .route("/docs", get(openapi::docs))
+        .route("/docs", get(docs::page))
+        .route("/docs/style.css", get(docs::style))
         .fallback(|| async { error::ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

@@ -1,181 +1,50 @@
-//! OAuth over HTTP: operators set each provider's OAuth app; tenant admins create
-//! connect sessions; end users open connect links (`GET /connect/{token}`) and come
-//! back from the provider (`GET /oauth/callback/{provider}`). The last two need no API
-//! key: the link token and the state are their credentials.
+//! The OAuth connect flow over HTTP: tenant admins create connect sessions; end users
+//! open connect links (`GET /connect/{token}`) and come back from the provider
+//! (`GET /oauth/callback/{provider}`). The last two need no API key: the link token and
+//! the state are their credentials. Each provider's OAuth app is in `oauth_apps.rs`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath};
+use super::examples;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::paths::TenantPath;
-use super::problems::{OperatorOnly, RoleNotAllowed, Unauthenticated};
-use super::views::{NoStore, Problem};
+use super::problems::{InvalidState, ReadProblems, UnknownLink, WriteProblems};
+use super::schemas::{HttpsUrl, Name, SessionScopes, Slug};
+use super::views::NoStore;
 use crate::models::connect_session::{self, SessionStatus};
 use crate::models::{ProviderSlug, TenantId};
-use crate::repositories::oauth_apps::{self, OAuthAppInput, OAuthAppSummary};
 use crate::services::connect::{self, CallbackParams, NewSession};
-
-/// `PUT /v1/oauth-apps/{provider}` body.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetOAuthApp {
-    client_id: String,
-    /// Required when the app is new; left out, the stored secret is kept.
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    client_secret: Option<SecretString>,
-    /// Exact URLs a connect session may send the end user back to.
-    #[serde(default)]
-    allowed_return_urls: Vec<String>,
-}
-
-/// An OAuth app as shown: never its secret, only a mask.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct OAuthAppView {
-    #[serde(flatten)]
-    app: OAuthAppSummary,
-    /// The redirect URI to register with the provider.
-    redirect_uri: String,
-}
-
-fn app_view(state: &AppState, app: OAuthAppSummary) -> OAuthAppView {
-    OAuthAppView {
-        redirect_uri: connect::redirect_uri(&state.public_url, &app.provider),
-        app,
-    }
-}
-
-#[utoipa::path(
-    operation_id = "set_oauth_app",
-    put,
-    path = "/v1/oauth-apps/{provider}",
-    tag = "oauth",
-    params(("provider" = String, Path, description = "Provider slug")),
-    request_body = SetOAuthApp,
-    responses(
-        (status = 200, body = OAuthAppView),
-        OperatorOnly,
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Validation failed", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("api_key" = []))
-)]
-pub async fn set_app(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(provider): ApiPath<String>,
-    ApiJson(body): ApiJson<SetOAuthApp>,
-) -> ApiResult<Json<OAuthAppView>> {
-    principal.require_operator()?;
-    let app = oauth_apps::set(
-        &state.db,
-        &state.keyring,
-        OAuthAppInput {
-            provider: ProviderSlug::parse(&provider)?,
-            client_id: body.client_id,
-            client_secret: body.client_secret,
-            allowed_return_urls: body.allowed_return_urls,
-        },
-    )
-    .await?;
-    Ok(Json(app_view(&state, app)))
-}
-
-#[utoipa::path(
-    operation_id = "list_oauth_apps",
-    get,
-    path = "/v1/oauth-apps",
-    tag = "oauth",
-    responses(
-        (status = 200, body = Vec<OAuthAppView>),
-        OperatorOnly,
-    ),
-    security(("api_key" = []))
-)]
-pub async fn list_apps(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> ApiResult<Json<Vec<OAuthAppView>>> {
-    principal.require_operator()?;
-    let apps = oauth_apps::list(&state.db).await?;
-    Ok(Json(
-        apps.into_iter().map(|a| app_view(&state, a)).collect(),
-    ))
-}
-
-#[utoipa::path(
-    operation_id = "get_oauth_app",
-    get,
-    path = "/v1/oauth-apps/{provider}",
-    tag = "oauth",
-    params(("provider" = String, Path, description = "Provider slug")),
-    responses(
-        (status = 200, body = OAuthAppView),
-        OperatorOnly,
-        (status = 404, description = "No app for this provider", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("api_key" = []))
-)]
-pub async fn get_app(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(provider): ApiPath<String>,
-) -> ApiResult<Json<OAuthAppView>> {
-    principal.require_operator()?;
-    let provider = ProviderSlug::parse(&provider).map_err(|_| ApiError::not_found("OAuth app"))?;
-    let app = oauth_apps::get(&state.db, provider.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found("OAuth app"))?;
-    Ok(Json(app_view(&state, app.into())))
-}
-
-#[utoipa::path(
-    operation_id = "delete_oauth_app",
-    delete,
-    path = "/v1/oauth-apps/{provider}",
-    tag = "oauth",
-    params(("provider" = String, Path, description = "Provider slug")),
-    responses(
-        (status = 204, description = "Deleted"),
-        OperatorOnly,
-        (status = 404, description = "No app for this provider", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("api_key" = []))
-)]
-pub async fn delete_app(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(provider): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    principal.require_operator()?;
-    let provider = ProviderSlug::parse(&provider).map_err(|_| ApiError::not_found("OAuth app"))?;
-    oauth_apps::delete(&state.db, provider.as_str()).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
 
 /// `POST /v1/tenants/{tenant_id}/connect-sessions` body.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectSession {
+    /// An OAuth 2.0 provider with an OAuth app.
+    #[schema(value_type = Slug)]
     provider: String,
     /// Must be one of the provider's OAuth app's allowed return URLs.
+    #[schema(value_type = HttpsUrl)]
     return_url: String,
-    /// Defaults to the provider's default scopes.
     #[serde(default)]
+    #[schema(value_type = SessionScopes)]
     scopes: Option<Vec<String>>,
+    /// Shown as the new connection's display name.
     #[serde(default)]
+    #[schema(value_type = Option<Name>)]
     end_user_label: Option<String>,
-    /// At most 1800; default 900.
+    /// How long the link works: 1 to 1800 seconds; 900 when absent.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1800, example = 900)]
     expires_in_seconds: Option<u64>,
 }
 
@@ -223,20 +92,24 @@ pub struct CreatedConnectSessionView {
     connect_url: String,
 }
 
+/// Create a connect session.
+///
+/// The tenant's admins, or an operator. Send the end user to the returned
+/// `connect_url`: connvault runs the authorization code flow with PKCE and a single-use
+/// state, stores the connection with its encrypted tokens, and sends the user back to
+/// `return_url` with `connect_session_id` and `connection_id` (or `error`). The token
+/// and link are shown only here. A `return_url` the provider's OAuth app does not
+/// allow, or a provider without an app (`oauth_app_missing`), is a 422.
 #[utoipa::path(
     operation_id = "create_connect_session",
     post,
     path = "/v1/tenants/{tenant_id}/connect-sessions",
     tag = "oauth",
     params(TenantPath),
-    request_body = CreateConnectSession,
+    request_body(content = CreateConnectSession, example = examples::create_connect_session),
     responses(
-        (status = 201, body = CreatedConnectSessionView),
-        Unauthenticated,
-        RoleNotAllowed,
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Validation failed (return_url not allowed, oauth_app_missing, …)", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "The session, with its single-use token and link", body = CreatedConnectSessionView, example = created_session_example),
+        WriteProblems,
     ),
     security(("api_key" = []))
 )]
@@ -268,17 +141,20 @@ pub async fn create_session(
     Ok(NoStore((StatusCode::CREATED, Json(view))))
 }
 
+/// Get a connect session.
+///
+/// Any key of the tenant, or an operator: its status (`created`, `started`,
+/// `exchanging`, `completed` or `failed`), the connection it made, or its error code.
+/// Never its token.
 #[utoipa::path(
     operation_id = "get_connect_session",
     get,
     path = "/v1/tenants/{tenant_id}/connect-sessions/{session_id}",
     tag = "oauth",
-    params(TenantPath, ("session_id" = Uuid, Path, description = "Connect session id")),
+    params(TenantPath, ("session_id" = Uuid, Path, description = "Connect session id", example = "2c4e6a8b-0d1f-4b3d-9e5f-7a9c1e3b5d7f")),
     responses(
-        (status = 200, body = ConnectSessionView),
-        Unauthenticated,
-        RoleNotAllowed,
-        (status = 404, description = "Unknown session (or another tenant's)", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The session", body = ConnectSessionView, example = session_example),
+        ReadProblems,
     ),
     security(("api_key" = []))
 )]
@@ -311,6 +187,11 @@ fn redirect(url: url::Url) -> Response {
     response
 }
 
+/// Open a connect link.
+///
+/// The end user's browser, no key: the token is the credential, and works once. Sends
+/// the user to the provider's consent page with PKCE (S256) and a single-use state, or
+/// back to the app with an `error`.
 #[utoipa::path(
     operation_id = "open_connect_link",
     get,
@@ -318,8 +199,8 @@ fn redirect(url: url::Url) -> Response {
     tag = "oauth",
     params(("token" = String, Path, description = "The connect session's token")),
     responses(
-        (status = 303, description = "To the provider's consent page, or back to the app with an error"),
-        (status = 404, description = "Unknown link", body = Problem, content_type = "application/problem+json"),
+        (status = 303, description = "To the provider's consent page, or back to the app with an error", headers(("Location" = String, description = "Where the browser goes next"))),
+        UnknownLink,
     )
 )]
 pub async fn open_link(
@@ -330,21 +211,35 @@ pub async fn open_link(
     Ok(redirect(next))
 }
 
+/// OAuth callback.
+///
+/// The provider's redirect, no key: the single-use state is the credential. Exchanges
+/// the code, finds the external account, stores the connection with its encrypted
+/// tokens, records `connected`, and sends the user back to the app with
+/// `connect_session_id` and `connection_id`, or `error`. A replayed or unknown state is
+/// a 400 `invalid_state`.
 #[utoipa::path(
     operation_id = "oauth_callback",
     get,
     path = "/oauth/callback/{provider}",
     tag = "oauth",
-    params(("provider" = String, Path, description = "Provider slug")),
+    params(
+        ("provider" = String, Path, description = "Provider slug", example = "github"),
+        ("code" = Option<String>, Query, description = "The authorization code"),
+        ("state" = Option<String>, Query, description = "The state sent to the provider"),
+        ("error" = Option<String>, Query, description = "The provider's error, when the user did not consent"),
+        ("error_description" = Option<String>, Query, description = "The provider's explanation of the error"),
+        ("iss" = Option<String>, Query, description = "The issuer (RFC 9207), checked when the provider's metadata names one"),
+    ),
     responses(
-        (status = 303, description = "Back to the app, with connection_id or error"),
-        (status = 400, description = "The state names no connect session", body = Problem, content_type = "application/problem+json"),
+        (status = 303, description = "Back to the app, with connection_id or error", headers(("Location" = String, description = "The app's return URL"))),
+        InvalidState,
     )
 )]
 pub async fn callback(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
-    Query(params): Query<CallbackParams>,
+    ApiQuery(params): ApiQuery<CallbackParams>,
 ) -> ApiResult<Response> {
     let next = connect::callback(
         &state.db,
@@ -356,4 +251,39 @@ pub async fn callback(
     )
     .await?;
     Ok(redirect(next))
+}
+
+fn session_view() -> ConnectSessionView {
+    let at = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    };
+    ConnectSessionView {
+        id: examples::SESSION,
+        tenant_id: examples::TENANT,
+        provider: "github".into(),
+        return_url: "https://app.example.com/connected".into(),
+        scopes: vec!["repo".into(), "read:org".into()],
+        end_user_label: Some("Jane at Acme".into()),
+        status: SessionStatus::Created,
+        connection_id: None,
+        error_code: None,
+        expires_at: at("2025-12-01T09:45:00Z"),
+        created_at: at("2025-12-01T09:30:00Z"),
+    }
+}
+
+fn session_example() -> serde_json::Value {
+    serde_json::to_value(session_view()).unwrap_or_default()
+}
+
+fn created_session_example() -> serde_json::Value {
+    let token = "cvc_EXAMPLE-link-token";
+    serde_json::to_value(CreatedConnectSessionView {
+        session: session_view(),
+        token: token.into(),
+        connect_url: format!("https://connvault.example.com/connect/{token}"),
+    })
+    .unwrap_or_default()
 }

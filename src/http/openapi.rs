@@ -1,12 +1,14 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations, and a
-//! self-contained docs page that renders it.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations (each handler's
+//! doc comment is its summary and description). `/docs` renders it (`docs.rs`).
 
 use axum::Json;
-use axum::response::Html;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{activity, connections, health, metrics, oauth, providers, tenants, views};
+use super::{
+    activity, connections, credentials, health, metrics, oauth, oauth_apps, providers, tenants,
+    views,
+};
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
 use crate::models::connection::{ConnectionStatus, HealthStatus};
@@ -17,7 +19,18 @@ use crate::services::credentials::{Credential, CredentialKind};
 #[openapi(
     info(
         title = "connvault",
-        description = "Tenant-scoped connections to external providers, with their credentials encrypted at rest. Authenticate with `Authorization: Bearer <API key>`; errors are RFC 9457 problem details."
+        description = "Tenant-scoped connections to external providers, with their credentials encrypted at rest. Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`; a problem names the field that is wrong, never its value. Every list pages the same way: `limit` 1 to 200 (default 50), and the `next_cursor` of a page as the `cursor` of the next; anything else is a 400 `invalid_query`. Bodies are JSON, at most 64 KiB."
+    ),
+    tags(
+        (name = "tenants", description = "Tenants: the isolation boundary (operators)"),
+        (name = "api-keys", description = "API keys: operator keys, and each tenant's admin, service and viewer keys; secrets shown once"),
+        (name = "providers", description = "The provider catalog"),
+        (name = "connections", description = "A tenant's connections to providers, with their encrypted credentials"),
+        (name = "credentials", description = "The decrypted credential, for the tenant's service keys"),
+        (name = "integrations", description = "The catalog as one tenant sees it"),
+        (name = "activity", description = "The append-only activity log of a tenant"),
+        (name = "oauth", description = "OAuth apps, connect sessions, and the end user's side of the flow"),
+        (name = "operations", description = "Probes and metrics (no key)"),
     ),
     paths(
         tenants::create, tenants::list, tenants::get,
@@ -25,10 +38,10 @@ use crate::services::credentials::{Credential, CredentialKind};
         tenants::create_operator_key, tenants::list_operator_keys, tenants::revoke_operator_key,
         providers::list, providers::get, providers::upsert,
         connections::create, connections::list, connections::get, connections::update,
-        connections::replace_credentials, connections::make_default, connections::disconnect,
-        connections::delete, connections::read_credentials,
+        credentials::replace_credentials, connections::make_default, connections::disconnect,
+        connections::delete, credentials::read_credentials,
         activity::list, activity::integrations,
-        oauth::set_app, oauth::list_apps, oauth::get_app, oauth::delete_app,
+        oauth_apps::set_app, oauth_apps::list_apps, oauth_apps::get_app, oauth_apps::delete_app,
         oauth::create_session, oauth::get_session, oauth::open_link, oauth::callback,
         health::healthz, health::readyz, metrics::render,
     ),
@@ -37,12 +50,17 @@ use crate::services::credentials::{Credential, CredentialKind};
         views::ConnectionView, views::CredentialView, views::LastErrorView,
         views::CredentialSecretView, views::ActivityView, views::IntegrationView, views::Problem,
         views::ProviderUpsertBody, views::Page<views::TenantView>, views::Page<views::ApiKeyView>, views::Page<views::ProviderView>,
-        views::Page<views::ConnectionView>, views::Page<views::ActivityView>, views::Page<views::IntegrationView>,
-        tenants::CreateTenant, tenants::CreateKey, connections::CreateConnection,
+        views::Page<views::ConnectionView>, views::Page<views::ActivityView>, views::Page<views::IntegrationView>, views::Page<oauth_apps::OAuthAppView>,
+        tenants::CreateTenant, tenants::CreateTenantKey, tenants::CreateOperatorKey, connections::CreateConnection,
         connections::UpdateConnection, connections::DisconnectedView, Credential, CredentialKind, ConnectionStatus,
         crate::models::connect_session::SessionStatus,
         HealthStatus, Role, Action, AuthMode, HealthCheck, crate::models::provider::ManagedBy,
-        oauth::SetOAuthApp, oauth::OAuthAppView, oauth::CreateConnectSession,
+        oauth_apps::SetOAuthApp, oauth_apps::OAuthAppView, oauth::CreateConnectSession,
+        super::schemas::Slug, super::schemas::ExternalIdText, super::schemas::Name,
+        super::schemas::DisplayName, super::schemas::Scope, super::schemas::HttpsUrl,
+        super::schemas::ReturnUrls, super::schemas::SessionScopes,
+        super::schemas::TenantKeyRole, super::schemas::OperatorKeyRole,
+        super::schemas::SettableStatus,
         oauth::ConnectSessionView, oauth::CreatedConnectSessionView,
         crate::repositories::oauth_apps::OAuthAppSummary,
     )),
@@ -66,39 +84,3 @@ impl Modify for BearerAuth {
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
-
-/// `GET /docs`: lists every operation of `/openapi.json`, with no external assets.
-pub async fn docs() -> Html<&'static str> {
-    Html(DOCS_PAGE)
-}
-
-const DOCS_PAGE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>connvault API</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}
-code{background:#f3f3f3;padding:0 .2rem}h2{margin-top:2rem}.m{display:inline-block;width:4.5rem;font-weight:600}</style>
-</head><body><h1>connvault API</h1>
-<p>The machine-readable document is <a href="/openapi.json"><code>/openapi.json</code></a> (OpenAPI 3.1).
-Send <code>Authorization: Bearer &lt;API key&gt;</code>; errors are <code>application/problem+json</code>.</p>
-<div id="ops">Loading…</div>
-<script>
-fetch('/openapi.json').then(r => r.json()).then(doc => {
-  const out = document.getElementById('ops'); out.textContent = '';
-  const byTag = {};
-  for (const [path, item] of Object.entries(doc.paths)) {
-    for (const [method, op] of Object.entries(item)) {
-      const tag = (op.tags || ['other'])[0];
-      (byTag[tag] = byTag[tag] || []).push([method, path, op]);
-    }
-  }
-  for (const [tag, ops] of Object.entries(byTag)) {
-    const h = document.createElement('h2'); h.textContent = tag; out.appendChild(h);
-    for (const [method, path, op] of ops) {
-      const p = document.createElement('p');
-      const m = document.createElement('span'); m.className = 'm'; m.textContent = method.toUpperCase();
-      const c = document.createElement('code'); c.textContent = path;
-      p.append(m, c, ' ', op.summary || op.description || '');
-      out.appendChild(p);
-    }
-  }
-});
-</script></body></html>"#;

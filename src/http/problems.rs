@@ -5,33 +5,176 @@
 use std::collections::BTreeMap;
 
 use utoipa::IntoResponses;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
+/// One problem answer: its status, what it means, and the example shown with it.
+struct Answer {
+    status: u16,
+    description: &'static str,
+    code: &'static str,
+    detail: &'static str,
+    field: Option<&'static str>,
+    /// `reason_code` of the example, for answers that carry one.
+    reason_code: Option<&'static str>,
+}
+
+/// The example body of an answer, as `ApiError` renders it.
+pub fn example(status: u16, code: &str, detail: &str, field: Option<&str>) -> serde_json::Value {
+    let title = axum::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let mut body = serde_json::json!({
+        "type": format!("urn:connvault:problem:{code}"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    });
+    if let Some(field) = field {
+        body["field"] = field.into();
+    }
+    body
+}
+
 /// One problem response: `description`, body `application/problem+json` `Problem`.
-fn problem(description: &str) -> RefOr<Response> {
-    ResponseBuilder::new()
-        .description(description)
+fn problem(answer: &Answer) -> RefOr<Response> {
+    let mut body = example(answer.status, answer.code, answer.detail, answer.field);
+    if let Some(reason) = answer.reason_code {
+        body["reason_code"] = reason.into();
+    }
+    let mut response = ResponseBuilder::new()
+        .description(answer.description)
         .content(
             "application/problem+json",
             ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("Problem")))
+                .example(Some(body))
                 .build(),
-        )
-        .build()
-        .into()
+        );
+    if answer.status == 503 {
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0)),
+                )
+                .description(Some("Seconds after which a retry may succeed"))
+                .build(),
+        );
+    }
+    response.build().into()
 }
 
-const MALFORMED: (u16, &str) = (
-    400,
-    "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json",
-);
-const UNAUTHENTICATED: (u16, &str) = (401, "Unauthenticated");
-const ROLE_NOT_ALLOWED: (u16, &str) = (403, "Role not allowed");
-const OPERATORS_ONLY: (u16, &str) = (403, "Operators only");
-const UNKNOWN_RESOURCE: (u16, &str) = (404, "Unknown resource (or another tenant's)");
-const TOO_LARGE: (u16, &str) = (413, "Body larger than 64 KiB");
-const NOT_JSON: (u16, &str) = (415, "Body is not application/json");
-const INVALID: (u16, &str) = (422, "Validation failed");
+const MALFORMED: Answer = Answer {
+    status: 400,
+    description: "Malformed request: invalid_id, invalid_query, invalid_cursor or malformed_json",
+    code: "invalid_query",
+    detail: "limit must be between 1 and 200",
+    field: Some("limit"),
+    reason_code: None,
+};
+const UNAUTHENTICATED: Answer = Answer {
+    status: 401,
+    description: "Unauthenticated: no API key, or an unknown or revoked one (unauthenticated)",
+    code: "unauthenticated",
+    detail: "unknown or revoked API key",
+    field: None,
+    reason_code: None,
+};
+const ROLE_NOT_ALLOWED: Answer = Answer {
+    status: 403,
+    description: "The key's role may not do this (forbidden)",
+    code: "forbidden",
+    detail: "the viewer role cannot do this",
+    field: None,
+    reason_code: None,
+};
+const OPERATORS_ONLY: Answer = Answer {
+    status: 403,
+    description: "Operators only (forbidden)",
+    code: "forbidden",
+    detail: "this needs an operator key",
+    field: None,
+    reason_code: None,
+};
+const UNKNOWN_RESOURCE: Answer = Answer {
+    status: 404,
+    description: "Unknown resource, or another tenant's (not_found)",
+    code: "not_found",
+    detail: "tenant not found",
+    field: None,
+    reason_code: None,
+};
+const TOO_LARGE: Answer = Answer {
+    status: 413,
+    description: "Body larger than 64 KiB (payload_too_large)",
+    code: "payload_too_large",
+    detail: "the request body is larger than the limit",
+    field: None,
+    reason_code: None,
+};
+const NOT_JSON: Answer = Answer {
+    status: 415,
+    description: "Body is not application/json (unsupported_media_type)",
+    code: "unsupported_media_type",
+    detail: "send the body as application/json",
+    field: None,
+    reason_code: None,
+};
+const INVALID: Answer = Answer {
+    status: 422,
+    description: "Validation failed: validation_failed, unknown_field, invalid_slug or unknown_provider, with the field",
+    code: "validation_failed",
+    detail: "invalid name: must not be empty",
+    field: Some("name"),
+    reason_code: None,
+};
+
+const DUPLICATE: Answer = Answer {
+    status: 409,
+    description: "A connection to this provider for this external id exists in the tenant (duplicate_connection)",
+    code: "duplicate_connection",
+    detail: "a connection to stripe for external id \"acct_1Nv0FG\" already exists in this tenant",
+    field: None,
+    reason_code: None,
+};
+const UNUSABLE: Answer = Answer {
+    status: 409,
+    description: "The connection cannot be used: connection_needs_reauth (status needs_reauth, with reason_code such as refresh_token_revoked) or connection_unusable (pending, needs_consent, error or revoked)",
+    code: "connection_needs_reauth",
+    detail: "the connection cannot be used (needs_reauth): refresh_token_revoked",
+    field: None,
+    reason_code: Some("refresh_token_revoked"),
+};
+const PROVIDER_DOWN: Answer = Answer {
+    status: 503,
+    description: "The token expired and the provider could not renew it (provider_unavailable, with reason_code and Retry-After)",
+    code: "provider_unavailable",
+    detail: "the provider could not renew the token (provider_unavailable); try again later",
+    field: None,
+    reason_code: Some("provider_unavailable"),
+};
+const INVALID_STATE: Answer = Answer {
+    status: 400,
+    description: "The state names no connect session of this service (invalid_state), or the query is malformed (invalid_query)",
+    code: "invalid_state",
+    detail: "the state names no connect session of this service",
+    field: None,
+    reason_code: None,
+};
+const UNKNOWN_LINK: Answer = Answer {
+    status: 404,
+    description: "Unknown, used or expired connect link (not_found)",
+    code: "not_found",
+    detail: "connect link not found",
+    field: None,
+    reason_code: None,
+};
 
 macro_rules! problems {
     ($($(#[$doc:meta])* $name:ident = [$($response:expr),+ $(,)?];)+) => {
@@ -42,8 +185,8 @@ macro_rules! problems {
             impl IntoResponses for $name {
                 fn responses() -> BTreeMap<String, RefOr<Response>> {
                     [$($response),+]
-                        .into_iter()
-                        .map(|(status, description)| (status.to_string(), problem(description)))
+                        .iter()
+                        .map(|answer| (answer.status.to_string(), problem(answer)))
                         .collect()
                 }
             }
@@ -76,4 +219,14 @@ problems! {
     RoleNotAllowed = [ROLE_NOT_ALLOWED];
     /// 404 for an unknown resource, or another tenant's.
     UnknownResource = [UNKNOWN_RESOURCE];
+    /// 422 for a request that is well formed but refused.
+    Invalid = [INVALID];
+    /// 409 for a connection that exists already.
+    Duplicate = [DUPLICATE];
+    /// 409 and 503: a credential that cannot be handed out.
+    CredentialUnavailable = [UNUSABLE, PROVIDER_DOWN];
+    /// 400 for an OAuth callback whose state names no session.
+    InvalidState = [INVALID_STATE];
+    /// 404 for a connect link that does not open.
+    UnknownLink = [UNKNOWN_LINK];
 }

@@ -6,19 +6,27 @@ use axum::extract::State;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath};
+use super::examples;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::paging::PageQuery;
 use super::problems::{BodyProblems, Malformed, ReadProblems, RoleNotAllowed, Unauthenticated};
+use super::schemas::Slug;
 use super::views::{Page, ProviderUpsertBody, ProviderView};
 use crate::models::ProviderSlug;
 use crate::repositories::providers::{self, ProviderUpsert};
 
+/// List the provider catalog.
+///
+/// Any key. In slug order, paged like every list. The built-in catalog is seeded at
+/// start-up (profiles `local` and `test`) and by `connvault seed`.
 #[utoipa::path(
     operation_id = "list_providers",
     get,
     path = "/v1/providers",
     tag = "providers",
+    params(PageQuery),
     responses(
-        (status = 200, body = Page<ProviderView>),
+        (status = 200, description = "A page of providers", body = Page<ProviderView>, example = examples::providers),
         Unauthenticated,
         Malformed,
         RoleNotAllowed,
@@ -28,26 +36,23 @@ use crate::repositories::providers::{self, ProviderUpsert};
 pub async fn list(
     State(state): State<AppState>,
     _principal: Principal,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<ProviderView>>> {
-    let items = providers::list_all(&state.db)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let page = providers::list_page(&state.db, query.page()?).await?;
+    Ok(Json(Page::from_result(page)))
 }
 
+/// Get a provider.
+///
+/// Any key. A slug that is not in the catalog, or not a slug at all, is a 404.
 #[utoipa::path(
     operation_id = "get_provider",
     get,
     path = "/v1/providers/{slug}",
     tag = "providers",
-    params(("slug" = String, Path, description = "Provider slug")),
+    params(("slug" = Slug, Path, description = "Provider slug")),
     responses(
-        (status = 200, body = ProviderView),
+        (status = 200, description = "The provider", body = ProviderView, example = examples::provider),
         ReadProblems,
     ),
     security(("api_key" = []))
@@ -64,17 +69,22 @@ pub async fn get(
     Ok(Json(provider.into()))
 }
 
-/// `PUT /v1/providers/{slug}`: the body is a catalog entry; its slug, if given, must
-/// match the path.
+/// Create or replace a provider.
+///
+/// Operators only. The body is a catalog entry; its `slug`, if given, must match the
+/// path. Every field is checked before anything is written: endpoints are https://
+/// (http:// only on the loopback interface), OAuth 2.0 modes need `token_url`, the
+/// authorization code mode needs `authorization_url`, and a health check is GET, HEAD
+/// or POST. An unchanged entry is left as it is.
 #[utoipa::path(
     operation_id = "upsert_provider",
     put,
     path = "/v1/providers/{slug}",
     tag = "providers",
-    params(("slug" = String, Path, description = "Provider slug")),
-    request_body = ProviderUpsertBody,
+    params(("slug" = Slug, Path, description = "Provider slug", example = "acme-crm")),
+    request_body(content = ProviderUpsertBody, example = examples::upsert_provider),
     responses(
-        (status = 200, body = ProviderView),
+        (status = 200, description = "The provider as stored", body = ProviderView, example = examples::provider),
         BodyProblems,
         Unauthenticated,
         Malformed,

@@ -9,11 +9,14 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Need, Principal};
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath};
+use super::examples;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::paging::PageQuery;
 use super::paths::TenantPath;
 use super::problems::{
     BodyProblems, Malformed, ReadProblems, RoleNotAllowed, Unauthenticated, WriteProblems,
 };
+use super::schemas::{Name, OperatorKeyRole, TenantKeyRole};
 use super::views::{ApiKeyView, CreatedApiKeyView, NoStore, Page, TenantView};
 use crate::models::TenantId;
 use crate::models::api_key::Role;
@@ -21,20 +24,27 @@ use crate::repositories::{api_keys, tenants};
 use crate::services::api_keys as key_service;
 use secrecy::ExposeSecret;
 
+/// `POST /v1/tenants` body.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    #[schema(value_type = Name)]
     name: String,
 }
 
+/// Create a tenant.
+///
+/// Operators only. A tenant is the isolation boundary: its connections, keys, connect
+/// sessions and activity are seen only by its own keys and by operators. The name is
+/// trimmed and must keep 1 to 200 characters.
 #[utoipa::path(
     operation_id = "create_tenant",
     post,
     path = "/v1/tenants",
     tag = "tenants",
-    request_body = CreateTenant,
+    request_body(content = CreateTenant, example = examples::create_tenant),
     responses(
-        (status = 201, body = TenantView),
+        (status = 201, description = "The new tenant", body = TenantView, example = examples::tenant),
         BodyProblems,
         Unauthenticated,
         Malformed,
@@ -52,13 +62,18 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
+/// List tenants.
+///
+/// Operators only. Oldest first, one page at a time: pass `next_cursor` as `cursor`
+/// for the next page; `limit` is 1 to 200 (default 50).
 #[utoipa::path(
     operation_id = "list_tenants",
     get,
     path = "/v1/tenants",
     tag = "tenants",
+    params(PageQuery),
     responses(
-        (status = 200, body = Page<TenantView>),
+        (status = 200, description = "A page of tenants", body = Page<TenantView>, example = examples::tenants),
         Unauthenticated,
         Malformed,
         RoleNotAllowed,
@@ -68,19 +83,17 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<TenantView>>> {
     principal.require_operator()?;
-    let items = tenants::list(&state.db)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let page = tenants::list_page(&state.db, query.page()?).await?;
+    Ok(Json(Page::from_result(page)))
 }
 
+/// Get a tenant.
+///
+/// Any key of the tenant, or an operator. Another tenant's key gets the same 404 as
+/// a tenant that does not exist.
 #[utoipa::path(
     operation_id = "get_tenant",
     get,
@@ -88,7 +101,7 @@ pub async fn list(
     tag = "tenants",
     params(TenantPath),
     responses(
-        (status = 200, body = TenantView),
+        (status = 200, description = "The tenant", body = TenantView, example = examples::tenant),
         ReadProblems,
     ),
     security(("api_key" = []))
@@ -105,13 +118,27 @@ pub async fn get(
     Ok(Json(found.into()))
 }
 
+/// `POST /v1/tenants/{tenant_id}/api-keys` body.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateKey {
+pub struct CreateTenantKey {
+    #[schema(value_type = Name)]
     name: String,
     /// admin, service or viewer (default viewer); operator keys are made at /v1/api-keys.
     #[serde(default)]
-    #[schema(value_type = Option<Role>)]
+    #[schema(value_type = Option<TenantKeyRole>, required = false)]
+    role: Option<String>,
+}
+
+/// `POST /v1/api-keys` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOperatorKey {
+    #[schema(value_type = Name)]
+    name: String,
+    /// `operator` if given: keys made here are operator keys.
+    #[serde(default)]
+    #[schema(value_type = Option<OperatorKeyRole>, required = false)]
     role: Option<String>,
 }
 
@@ -129,15 +156,20 @@ fn created(key: api_keys::NewApiKey) -> CreatedKey {
     ))
 }
 
+/// Create a tenant key.
+///
+/// The tenant's admins, or an operator. The key's secret is in this response only;
+/// the service stores its SHA-256. Roles: `admin` (change connections and keys),
+/// `service` (read decrypted credentials), `viewer` (metadata; the default).
 #[utoipa::path(
     operation_id = "create_tenant_key",
     post,
     path = "/v1/tenants/{tenant_id}/api-keys",
     tag = "api-keys",
     params(TenantPath),
-    request_body = CreateKey,
+    request_body(content = CreateTenantKey, example = examples::create_tenant_key),
     responses(
-        (status = 201, body = CreatedApiKeyView),
+        (status = 201, description = "The new key, with its secret shown once", body = CreatedApiKeyView, example = examples::created_tenant_key),
         WriteProblems,
     ),
     security(("api_key" = []))
@@ -146,7 +178,7 @@ pub async fn create_tenant_key(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(tenant): ApiPath<TenantId>,
-    ApiJson(body): ApiJson<CreateKey>,
+    ApiJson(body): ApiJson<CreateTenantKey>,
 ) -> ApiResult<CreatedKey> {
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
     let role = match body.role.as_deref().map(Role::parse) {
@@ -163,14 +195,18 @@ pub async fn create_tenant_key(
     Ok(created(key))
 }
 
+/// List a tenant's keys.
+///
+/// The tenant's admins, or an operator. Oldest first, revoked keys included (with
+/// `revoked_at`); never a secret. Paged like every list.
 #[utoipa::path(
     operation_id = "list_tenant_keys",
     get,
     path = "/v1/tenants/{tenant_id}/api-keys",
     tag = "api-keys",
-    params(TenantPath),
+    params(TenantPath, PageQuery),
     responses(
-        (status = 200, body = Page<ApiKeyView>),
+        (status = 200, description = "A page of keys", body = Page<ApiKeyView>, example = examples::tenant_keys),
         ReadProblems,
     ),
     security(("api_key" = []))
@@ -179,25 +215,23 @@ pub async fn list_tenant_keys(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(tenant): ApiPath<TenantId>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<ApiKeyView>>> {
     principal.authorize(&state, tenant, Need::Admin).await?;
-    let items = api_keys::list(&state.db, Some(tenant))
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let page = api_keys::list(&state.db, Some(tenant), query.page()?).await?;
+    Ok(Json(Page::from_result(page)))
 }
 
+/// Revoke a tenant key.
+///
+/// The tenant's admins, or an operator. The key stops working at once; it stays
+/// listed with `revoked_at`. A key already revoked, or of another tenant, is a 404.
 #[utoipa::path(
     operation_id = "revoke_tenant_key",
     delete,
     path = "/v1/tenants/{tenant_id}/api-keys/{key_id}",
     tag = "api-keys",
-    params(TenantPath, ("key_id" = Uuid, Path, description = "API key id")),
+    params(TenantPath, ("key_id" = Uuid, Path, description = "API key id", example = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")),
     responses(
         (status = 204, description = "Revoked"),
         ReadProblems,
@@ -214,14 +248,18 @@ pub async fn revoke_tenant_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Create an operator key.
+///
+/// Operators only. An operator key belongs to no tenant and may do everything on every
+/// tenant except read decrypted credentials. The secret is in this response only.
 #[utoipa::path(
     operation_id = "create_operator_key",
     post,
     path = "/v1/api-keys",
     tag = "api-keys",
-    request_body = CreateKey,
+    request_body(content = CreateOperatorKey, example = examples::create_operator_key),
     responses(
-        (status = 201, body = CreatedApiKeyView),
+        (status = 201, description = "The new key, with its secret shown once", body = CreatedApiKeyView, example = examples::created_operator_key),
         BodyProblems,
         Unauthenticated,
         Malformed,
@@ -232,7 +270,7 @@ pub async fn revoke_tenant_key(
 pub async fn create_operator_key(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(body): ApiJson<CreateKey>,
+    ApiJson(body): ApiJson<CreateOperatorKey>,
 ) -> ApiResult<CreatedKey> {
     principal.require_operator()?;
     if body.role.as_deref().is_some_and(|r| r != "operator") {
@@ -252,13 +290,18 @@ pub async fn create_operator_key(
     Ok(created(key))
 }
 
+/// List operator keys.
+///
+/// Operators only. Oldest first, revoked keys included; never a secret. Paged like
+/// every list.
 #[utoipa::path(
     operation_id = "list_operator_keys",
     get,
     path = "/v1/api-keys",
     tag = "api-keys",
+    params(PageQuery),
     responses(
-        (status = 200, body = Page<ApiKeyView>),
+        (status = 200, description = "A page of operator keys", body = Page<ApiKeyView>, example = examples::operator_keys),
         Unauthenticated,
         Malformed,
         RoleNotAllowed,
@@ -268,25 +311,23 @@ pub async fn create_operator_key(
 pub async fn list_operator_keys(
     State(state): State<AppState>,
     principal: Principal,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<ApiKeyView>>> {
     principal.require_operator()?;
-    let items = api_keys::list(&state.db, None)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(Page {
-        items,
-        next_cursor: None,
-    }))
+    let page = api_keys::list(&state.db, None, query.page()?).await?;
+    Ok(Json(Page::from_result(page)))
 }
 
+/// Revoke an operator key.
+///
+/// Operators only. The key stops working at once (the caller's own key too). A key
+/// already revoked, or a tenant's key, is a 404.
 #[utoipa::path(
     operation_id = "revoke_operator_key",
     delete,
     path = "/v1/api-keys/{key_id}",
     tag = "api-keys",
-    params(("key_id" = Uuid, Path, description = "API key id")),
+    params(("key_id" = Uuid, Path, description = "API key id", example = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")),
     responses(
         (status = 204, description = "Revoked"),
         ReadProblems,

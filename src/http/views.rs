@@ -18,10 +18,22 @@ use crate::models::provider::ManagedBy;
 use crate::models::{provider, tenant};
 use crate::services::credentials::{CredentialKind, CredentialRead, CredentialSummary};
 
+/// One page of a list. `next_cursor` is absent on the last page; pass it as `cursor`
+/// to get the next one.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The body of a page of rows, each shown as `T`.
+    pub fn from_result<R: Into<T>>(page: crate::repositories::PageResult<R>) -> Self {
+        Self {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -265,33 +277,61 @@ pub struct IntegrationView {
     pub default_connection: Option<ConnectionView>,
 }
 
-/// RFC 9457 problem details, as every error is answered.
+/// RFC 9457 problem details, as every error is answered (`application/problem+json`).
+/// The `detail` names what is wrong, never the value that failed.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `urn:connvault:problem:<code>`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The HTTP status's reason phrase.
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// Stable machine-readable code, e.g. `duplicate_connection`.
+    /// Stable machine-readable code: `malformed_json`, `invalid_id`, `invalid_query`,
+    /// `invalid_cursor`, `unknown_field`, `validation_failed`, `invalid_slug`,
+    /// `unknown_provider`, `not_found`, `duplicate_connection`, `payload_too_large`,
+    /// `unsupported_media_type`, `method_not_allowed`, `unauthenticated`, `forbidden`,
+    /// `oauth_app_missing`, `invalid_state`, `connection_needs_reauth`,
+    /// `connection_unusable`, `provider_unavailable`, `credential_unreadable`,
+    /// `internal_error`.
     pub code: String,
     /// The offending field, for validation errors.
+    #[schema(required = false)]
     pub field: Option<String>,
+    /// Why a connection cannot be used (`refresh_token_revoked`, …), with
+    /// `connection_needs_reauth`, `connection_unusable` and `provider_unavailable`.
+    #[schema(required = false)]
+    pub reason_code: Option<String>,
     /// `duplicate_connection`: the caller's existing connection with that provider and
     /// external id.
     pub existing_connection_id: Option<Uuid>,
 }
 
-/// A catalog entry, as `PUT /v1/providers/{slug}` takes it.
+/// A catalog entry, as `PUT /v1/providers/{slug}` takes it. OAuth 2.0 modes need
+/// `token_url`, and `oauth2_authorization_code` needs `authorization_url`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ProviderUpsertBody {
+    /// The path's slug, if given.
+    #[schema(value_type = Option<super::schemas::Slug>, required = false)]
+    pub slug: Option<String>,
+    #[schema(value_type = super::schemas::Name)]
     pub display_name: String,
+    /// At least one, each once, most preferred first.
+    #[schema(min_items = 1)]
     pub auth_modes: Vec<AuthMode>,
+    #[schema(value_type = Option<super::schemas::HttpsUrl>, required = false)]
     pub authorization_url: Option<String>,
+    #[schema(value_type = Option<super::schemas::HttpsUrl>, required = false)]
     pub token_url: Option<String>,
+    #[schema(value_type = Vec<super::schemas::Scope>, required = false)]
     pub default_scopes: Vec<String>,
+    #[schema(required = false)]
     pub health_check: Option<HealthCheck>,
+    #[schema(value_type = Option<super::schemas::HttpsUrl>, required = false)]
     pub docs_url: Option<String>,
-    #[schema(value_type = Object)]
+    /// Free-form; OAuth providers read `issuer`, `identity` and
+    /// `refresh_margin_seconds` from it.
+    #[schema(value_type = Object, required = false)]
     pub metadata: serde_json::Value,
 }

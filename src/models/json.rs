@@ -58,9 +58,17 @@ pub struct AuthModes(pub Vec<AuthMode>);
 )]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
+    /// GET, HEAD or POST.
+    #[schema(pattern = "^(GET|HEAD|POST)$", example = "GET")]
     pub method: String,
+    /// An https:// URL (http:// only on the loopback interface).
+    #[schema(
+        pattern = r"^(https://|http://(localhost|127\.0\.0\.1|\[::1\])([:/?]|$))",
+        example = "https://api.github.com/user"
+    )]
     pub url: String,
     /// The status that means healthy; any 2xx when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 100, maximum = 599)]
     pub expect_status: Option<u16>,
 }

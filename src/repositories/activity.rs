@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::page::{self, Page, PageResult, Position};
+use super::page::{self, Cursor, Page, PageResult, Position};
 use crate::error::Result;
 use crate::models::TenantId;
 use crate::models::activity::{self, Action};

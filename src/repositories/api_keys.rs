@@ -5,15 +5,16 @@ use aes_gcm::aead::OsRng;
 use aes_gcm::aead::rand_core::RngCore;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, Set, Statement,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::page::{self, Cursor, Page, PageResult, Position};
 use crate::error::{Error, Result};
 use crate::models::api_key::{self, Role};
 use crate::models::ids::parse_name;
@@ -149,23 +150,59 @@ pub async fn authenticate<C: ConnectionTrait>(db: &C, secret: &str) -> Result<Op
     }))
 }
 
-/// Keys of a tenant (or the operator keys, for `None`), oldest first.
-pub async fn list<C: TenantScope>(db: &C, tenant: Option<TenantId>) -> Result<Vec<api_key::Model>> {
+/// One page of a tenant's keys (or of the operator keys, for `None`), oldest first.
+pub async fn list<C: TenantScope>(
+    db: &C,
+    tenant: Option<TenantId>,
+    page: Page,
+) -> Result<PageResult<api_key::Model>> {
+    let limit = page.effective_limit();
+    let after = page.after.as_deref().map(Position::decode).transpose()?;
     let Some(tenant) = tenant else {
-        return Ok(operator_key::Entity::find()
+        let mut query = operator_key::Entity::find();
+        if let Some(after) = after {
+            query = query.filter(
+                operator_key::Column::CreatedAt.gt(after.created_at).or(
+                    operator_key::Column::CreatedAt
+                        .eq(after.created_at)
+                        .and(operator_key::Column::Id.gt(after.id)),
+                ),
+            );
+        }
+        let items = query
             .order_by_asc(operator_key::Column::CreatedAt)
             .order_by_asc(operator_key::Column::Id)
+            .limit(limit + 1)
             .all(db)
             .await?
             .into_iter()
             .map(Into::into)
-            .collect());
+            .collect();
+        return Ok(page::finish(items, limit, key_position));
     };
-    let query = api_key::Entity::find()
-        .filter(api_key::Column::TenantId.eq(tenant.as_uuid()))
+    let mut query = api_key::Entity::find().filter(api_key::Column::TenantId.eq(tenant.as_uuid()));
+    if let Some(after) = after {
+        query = query.filter(
+            api_key::Column::CreatedAt
+                .gt(after.created_at)
+                .or(api_key::Column::CreatedAt
+                    .eq(after.created_at)
+                    .and(api_key::Column::Id.gt(after.id))),
+        );
+    }
+    let query = query
         .order_by_asc(api_key::Column::CreatedAt)
-        .order_by_asc(api_key::Column::Id);
-    tenancy::read(db, tenant, async |db| Ok(query.all(db).await?)).await
+        .order_by_asc(api_key::Column::Id)
+        .limit(limit + 1);
+    let items = tenancy::read(db, tenant, async |db| query.all(db).await).await?;
+    Ok(page::finish(items, limit, key_position))
+}
+
+fn key_position(key: &api_key::Model) -> Position {
+    Position {
+        created_at: key.created_at,
+        id: key.id,
+    }
 }
 
 /// The tenant's key with this id, live or revoked, or `None`.

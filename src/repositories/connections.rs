@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::page::{self, Page, PageResult, Position};
+use super::page::{self, Cursor, Page, PageResult, Position};
 use crate::error::{Error, Result, is_unique_violation};
 use crate::models::checks::{check_instant, check_metadata, check_scopes};
 use crate::models::connection::{self, ConnectionStatus, HealthStatus};

@@ -5,13 +5,14 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionSession, TransactionTrait,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::page::{Cursor, KeyPosition, Page, PageResult};
 use crate::crypto::{Binding, Keyring, mask};
 use crate::error::{Error, Result};
 use crate::models::json::StringList;
@@ -211,6 +212,32 @@ pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<OAuthAppSummary>> {
         .into_iter()
         .map(Into::into)
         .collect())
+}
+
+/// One page of the apps, in provider slug order.
+pub async fn list_page<C: ConnectionTrait>(
+    db: &C,
+    page: Page,
+) -> Result<PageResult<OAuthAppSummary>> {
+    let limit = page.effective_limit();
+    let mut query = oauth_app::Entity::find();
+    if let Some(cursor) = page.after.as_deref() {
+        let after = KeyPosition::decode(cursor)?;
+        query = query.filter(oauth_app::Column::ProviderSlug.gt(after.key));
+    }
+    let items = query
+        .order_by_asc(oauth_app::Column::ProviderSlug)
+        .limit(limit + 1)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(OAuthAppSummary::from)
+        .collect();
+    Ok(super::page::finish(items, limit, |a: &OAuthAppSummary| {
+        KeyPosition {
+            key: a.provider.clone(),
+        }
+    }))
 }
 
 /// Deletes the provider's app; `NotFound` when there is none.

@@ -4,6 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -50,7 +51,24 @@ pub struct PageResult<T> {
     pub next_cursor: Option<String>,
 }
 
-/// The position after which the next page starts: the sort key of the last row seen.
+/// What a cursor names: the sort key of the last row seen, as opaque base64url JSON.
+pub(crate) trait Cursor: Serialize + DeserializeOwned {
+    fn encode(&self) -> String {
+        // Serializing plain fields cannot fail.
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn decode(cursor: &str) -> Result<Self> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| Error::InvalidCursor)?;
+        serde_json::from_slice(&bytes).map_err(|_| Error::InvalidCursor)
+    }
+}
+
+/// The position after which the next page starts, in lists ordered by creation:
+/// the last row's `(created_at, id)`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Position {
     #[serde(rename = "t")]
@@ -59,27 +77,25 @@ pub(crate) struct Position {
     pub id: Uuid,
 }
 
-impl Position {
-    pub(crate) fn encode(&self) -> String {
-        // Serializing two plain fields cannot fail.
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        URL_SAFE_NO_PAD.encode(json)
-    }
+impl Cursor for Position {}
 
-    pub(crate) fn decode(cursor: &str) -> Result<Self> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(cursor)
-            .map_err(|_| Error::InvalidCursor)?;
-        serde_json::from_slice(&bytes).map_err(|_| Error::InvalidCursor)
-    }
+/// The position after which the next page starts, in lists ordered by a unique text
+/// key (the provider slug of the catalog, of OAuth apps and of integrations).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyPosition {
+    #[serde(rename = "k")]
+    pub key: String,
 }
+
+impl Cursor for KeyPosition {}
 
 /// Cuts a `limit + 1` fetch down to `limit` rows and, when there was more, encodes the
 /// last kept row's sort key as the next cursor.
-pub(crate) fn finish<T>(
+pub(crate) fn finish<T, P: Cursor>(
     mut items: Vec<T>,
     limit: u64,
-    key: impl Fn(&T) -> Position,
+    key: impl Fn(&T) -> P,
 ) -> PageResult<T> {
     let next_cursor = if items.len() as u64 > limit {
         items.truncate(limit as usize);

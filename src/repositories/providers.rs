@@ -2,12 +2,13 @@
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set, TransactionSession,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionSession, TransactionTrait,
 };
 use serde::Deserialize;
 use url::Url;
 
+use super::page::{Cursor, KeyPosition, Page, PageResult};
 use crate::error::{Error, Result};
 use crate::models::checks::{check_metadata, check_no_control, check_scopes};
 use crate::models::ids::parse_name;
@@ -138,6 +139,27 @@ pub async fn list_all<C: ConnectionTrait>(db: &C) -> Result<Vec<provider::Model>
         .order_by_asc(provider::Column::Slug)
         .all(db)
         .await?)
+}
+
+/// One page of the catalog, in slug order.
+pub async fn list_page<C: ConnectionTrait>(
+    db: &C,
+    page: Page,
+) -> Result<PageResult<provider::Model>> {
+    let limit = page.effective_limit();
+    let mut query = provider::Entity::find();
+    if let Some(cursor) = page.after.as_deref() {
+        let after = KeyPosition::decode(cursor)?;
+        query = query.filter(provider::Column::Slug.gt(after.key));
+    }
+    let items = query
+        .order_by_asc(provider::Column::Slug)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    Ok(super::page::finish(items, limit, |p| KeyPosition {
+        key: p.slug.clone(),
+    }))
 }
 
 /// Inserts the provider, or updates it if it differs from what is stored. An unchanged

@@ -1,7 +1,12 @@
 //! Tenants: create, get, list.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set};
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 
+use super::page::{self, Cursor, Page, PageResult, Position};
 use crate::error::Result;
 use crate::models::ids::parse_name;
 use crate::models::{TenantId, tenant};
@@ -28,4 +33,33 @@ pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<tenant::Model>> {
         .order_by_asc(tenant::Column::Id)
         .all(db)
         .await?)
+}
+
+/// One page of the tenants, oldest first.
+pub async fn list_page<C: ConnectionTrait>(
+    db: &C,
+    page: Page,
+) -> Result<PageResult<tenant::Model>> {
+    let limit = page.effective_limit();
+    let mut query = tenant::Entity::find();
+    if let Some(cursor) = page.after.as_deref() {
+        let after = Position::decode(cursor)?;
+        query = query.filter(
+            tenant::Column::CreatedAt
+                .gt(after.created_at)
+                .or(tenant::Column::CreatedAt
+                    .eq(after.created_at)
+                    .and(tenant::Column::Id.gt(after.id))),
+        );
+    }
+    let items = query
+        .order_by_asc(tenant::Column::CreatedAt)
+        .order_by_asc(tenant::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    Ok(page::finish(items, limit, |t| Position {
+        created_at: t.created_at,
+        id: t.id,
+    }))
 }

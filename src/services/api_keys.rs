@@ -13,6 +13,7 @@ use crate::models::activity::Action;
 use crate::models::api_key::Role;
 use crate::repositories::activity::{self, Actor, Entry};
 use crate::repositories::api_keys::{self, NewApiKey};
+use crate::repositories::{Page, tenants};
 use crate::tenancy::TenantTxn;
 
 /// Creates a key of `tenant` (or an operator key, for `None`) and records it.
@@ -76,6 +77,33 @@ pub async fn revoke(
     };
     audit::api_key_changed("api_key_revoked", actor.key_id, id, tenant, role);
     Ok(())
+}
+
+/// Revokes the live key with this id wherever it is: an operator key, or a key of any
+/// tenant (each tenant's keys are visible only in its own scope, so they are tried in
+/// turn: an operator's command, not a request path). `NotFound` when there is none.
+pub async fn revoke_anywhere(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> Result<()> {
+    match revoke(db, actor, None, id).await {
+        Err(Error::NotFound(_)) => {}
+        other => return other,
+    }
+    let mut page = Page {
+        limit: Some(Page::MAX_LIMIT),
+        after: None,
+    };
+    loop {
+        let tenants = tenants::list_page(db, page.clone()).await?;
+        for tenant in &tenants.items {
+            match revoke(db, actor, Some(tenant.tenant_id()), id).await {
+                Err(Error::NotFound(_)) => {}
+                other => return other,
+            }
+        }
+        match tenants.next_cursor {
+            Some(cursor) => page.after = Some(cursor),
+            None => return Err(Error::NotFound("api key")),
+        }
+    }
 }
 
 async fn record(

@@ -63,40 +63,41 @@ impl CredentialKind {
 
 /// Secret material of a connection. Every secret is a `SecretString`: `Debug` prints
 /// `[REDACTED]`, and the memory is zeroed on drop. It deserializes from the API's
-/// `{"kind": "api_key", "api_key": "…"}` form, and never serializes.
+/// `{"kind": "api_key", "api_key": "…"}` form, and never serializes. Each secret is
+/// 1 byte to 16 KiB ([`SECRET_MAX_LEN`]) without control characters.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Credential {
     Oauth2 {
-        #[schema(value_type = String)]
+        #[schema(value_type = String, min_length = 1, max_length = 16384, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
         access_token: SecretString,
         #[serde(default)]
-        #[schema(value_type = Option<String>)]
+        #[schema(value_type = Option<String>, min_length = 1, max_length = 16384, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
         refresh_token: Option<SecretString>,
     },
     ClientCredentials {
-        #[schema(value_type = String)]
+        #[schema(value_type = String, min_length = 1, max_length = 16384, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
         client_id: SecretString,
-        #[schema(value_type = String)]
+        #[schema(value_type = String, min_length = 1, max_length = 16384, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
         client_secret: SecretString,
         #[serde(default)]
-        #[schema(value_type = Option<String>)]
+        #[schema(value_type = Option<String>, min_length = 1, max_length = 16384, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
         access_token: Option<SecretString>,
     },
     ApiKey {
-        #[schema(value_type = String)]
+        #[schema(value_type = String, min_length = 1, max_length = 16384, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
         api_key: SecretString,
     },
     Basic {
-        #[schema(value_type = String)]
+        #[schema(value_type = String, min_length = 1, max_length = 16384, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
         username: SecretString,
-        #[schema(value_type = String)]
+        #[schema(value_type = String, min_length = 1, max_length = 16384, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
         password: SecretString,
     },
     RepositoryToken {
-        #[schema(value_type = String)]
+        #[schema(value_type = String, min_length = 1, max_length = 16384, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
         access_token: SecretString,
-        #[schema(value_type = String)]
+        #[schema(value_type = String, min_length = 1, max_length = 16384, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
         webhook_secret: SecretString,
     },
 }

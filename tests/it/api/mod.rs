@@ -8,6 +8,7 @@ mod activity;
 mod api_keys;
 mod audit;
 mod credential_kinds;
+mod docs;
 mod echo;
 mod errors;
 mod headers;
@@ -15,7 +16,9 @@ mod lifecycle;
 mod logs;
 mod metrics;
 mod openapi;
+mod paging;
 mod roles;
+mod statuses;
 mod tenancy;
 mod validation;
 

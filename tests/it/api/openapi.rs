@@ -179,4 +179,189 @@ async fn the_openapi_document_validates_and_covers_every_route(t: TestDb) {
     assert!(bodies.last().unwrap().1.contains("/openapi.json"));
 }
 
-crate::on_both_backends!(the_openapi_document_validates_and_covers_every_route,);
+/// What every operation must carry: a summary, a description, an example of its
+/// request body, and an example of every response that has a body.
+async fn every_operation_has_a_summary_a_description_and_examples(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let doc = app
+        .call(Method::GET, "/openapi.json", None, None)
+        .await
+        .json;
+    let mut count = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            count += 1;
+            let summary = op["summary"].as_str().unwrap_or_default();
+            let description = op["description"].as_str().unwrap_or_default();
+            assert!(!summary.is_empty(), "{method} {path}: summary");
+            assert!(
+                description.len() > 20 && description != summary,
+                "{method} {path}: a description of its own"
+            );
+            assert!(!op["tags"][0].as_str().unwrap_or_default().is_empty());
+            if let Some(content) = op.get("requestBody").map(|b| &b["content"]) {
+                let json = &content["application/json"];
+                assert!(
+                    json["example"].is_object(),
+                    "{method} {path}: request example"
+                );
+            }
+            let mut examples = 0;
+            for (status, response) in op["responses"].as_object().unwrap() {
+                assert!(
+                    !response["description"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .is_empty(),
+                    "{method} {path} {status}: description"
+                );
+                for (media, content) in response["content"].as_object().into_iter().flatten() {
+                    assert!(
+                        !content["example"].is_null(),
+                        "{method} {path} {status} {media}: example"
+                    );
+                    examples += 1;
+                    if media == "application/problem+json" {
+                        let example = &content["example"];
+                        assert_eq!(example["status"], status.parse::<u16>().unwrap());
+                        assert!(example["code"].is_string());
+                    }
+                }
+            }
+            assert!(examples > 0, "{method} {path}: at least one example");
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                assert!(
+                    param["schema"].is_object(),
+                    "{method} {path}: typed parameters"
+                );
+            }
+        }
+    }
+    assert_eq!(count, OPERATIONS.len());
+}
+
+/// The request schemas state the lengths, patterns and ranges the server enforces.
+async fn the_request_schemas_state_what_the_server_enforces(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let doc = app
+        .call(Method::GET, "/openapi.json", None, None)
+        .await
+        .json;
+    let schemas = &doc["components"]["schemas"];
+    let constraint = |name: &str, key: &str| schemas[name][key].clone();
+    assert_eq!(constraint("Slug", "pattern"), "^[a-z0-9][a-z0-9-]*$");
+    assert_eq!(constraint("Slug", "maxLength"), 64);
+    assert_eq!(constraint("ExternalIdText", "maxLength"), 255);
+    assert_eq!(constraint("DisplayName", "maxLength"), 200);
+    assert_eq!(constraint("Name", "maxLength"), 200);
+    assert_eq!(constraint("Scope", "maxLength"), 512);
+    assert_eq!(constraint("HttpsUrl", "maxLength"), 2048);
+    assert_eq!(constraint("ReturnUrls", "maxItems"), 50);
+    assert_eq!(constraint("SessionScopes", "maxItems"), 100);
+    let refs = |schema: &str, field: &str| schemas[schema]["properties"][field].to_string();
+    assert!(refs("CreateConnection", "provider").contains("/Slug"));
+    assert!(refs("CreateConnection", "external_id").contains("/ExternalIdText"));
+    assert!(refs("CreateConnection", "display_name").contains("/DisplayName"));
+    assert!(refs("CreateConnection", "scopes_granted").contains("/Scope"));
+    assert!(refs("UpdateConnection", "status").contains("/SettableStatus"));
+    assert!(
+        !schemas["SettableStatus"]["enum"]
+            .to_string()
+            .contains("revoked")
+    );
+    assert_eq!(
+        schemas["TenantKeyRole"]["enum"],
+        json!(["admin", "service", "viewer"])
+    );
+    assert_eq!(schemas["OperatorKeyRole"]["enum"], json!(["operator"]));
+    assert!(refs("CreateTenant", "name").contains("/Name"));
+    assert!(refs("CreateTenantKey", "role").contains("/TenantKeyRole"));
+    assert!(refs("CreateOperatorKey", "role").contains("/OperatorKeyRole"));
+    let session = &schemas["CreateConnectSession"]["properties"];
+    assert_eq!(session["expires_in_seconds"]["minimum"], 1);
+    assert_eq!(session["expires_in_seconds"]["maximum"], 1800);
+    assert!(session["return_url"].to_string().contains("/HttpsUrl"));
+    assert!(session["scopes"].to_string().contains("/SessionScopes"));
+    assert_eq!(
+        schemas["SetOAuthApp"]["properties"]["client_id"]["maxLength"],
+        512
+    );
+    assert_eq!(
+        schemas["SetOAuthApp"]["properties"]["client_secret"]["maxLength"],
+        4096
+    );
+    // Every secret of every credential kind.
+    let kinds = schemas["Credential"]["oneOf"].as_array().unwrap();
+    assert_eq!(kinds.len(), 5);
+    for kind in kinds {
+        for (field, schema) in kind["properties"].as_object().unwrap() {
+            if field != "kind" {
+                assert_eq!(schema["maxLength"], 16 * 1024, "{field}");
+                assert_eq!(schema["minLength"], 1, "{field}");
+                assert!(schema["pattern"].is_string(), "{field}");
+            }
+        }
+    }
+    let health = &schemas["HealthCheck"]["properties"];
+    assert_eq!(health["expect_status"]["minimum"], 100);
+    assert_eq!(health["expect_status"]["maximum"], 599);
+    assert_eq!(
+        schemas["ProviderUpsertBody"]["properties"]["auth_modes"]["minItems"],
+        1
+    );
+    // Every list's limit is 1 to 200.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let is_page = op["responses"]["200"]["content"]["application/json"]["schema"]
+                .to_string()
+                .contains("Page_");
+            let limit = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == "limit");
+            assert_eq!(
+                is_page,
+                limit.is_some(),
+                "{method} {path}: a list takes limit"
+            );
+            if let Some(limit) = limit {
+                assert_eq!(limit["schema"]["minimum"], 1, "{method} {path}");
+                assert_eq!(limit["schema"]["maximum"], 200, "{method} {path}");
+                let cursor = op["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["name"] == "cursor");
+                assert!(cursor, "{method} {path}: cursor");
+            }
+        }
+    }
+    // Every code the server can answer is named, connection_unusable among them.
+    let codes = schemas["Problem"]["properties"]["code"]["description"]
+        .as_str()
+        .unwrap();
+    for code in [
+        "connection_unusable",
+        "connection_needs_reauth",
+        "provider_unavailable",
+        "invalid_query",
+        "invalid_cursor",
+        "unsupported_media_type",
+        "payload_too_large",
+    ] {
+        assert!(codes.contains(code), "{code}");
+    }
+    assert!(
+        constraint("HttpsUrl", "pattern")
+            .as_str()
+            .unwrap()
+            .starts_with("^(https://")
+    );
+}
+
+crate::on_both_backends!(
+    the_openapi_document_validates_and_covers_every_route,
+    every_operation_has_a_summary_a_description_and_examples,
+    the_request_schemas_state_what_the_server_enforces,
+);

@@ -27,10 +27,10 @@ pub struct TestApp {
 
 pub struct Response {
     pub status: StatusCode,
+    pub headers: HeaderMap,
     pub content_type: String,
     pub json: Value,
     pub location: Option<String>,
-    pub headers: HeaderMap,
 }
 
 impl TestApp {
@@ -79,6 +79,7 @@ impl TestApp {
         let request = record_request(request).await;
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -90,7 +91,6 @@ impl TestApp {
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         self.bodies
@@ -104,10 +104,10 @@ impl TestApp {
         }
         Response {
             status,
+            headers,
             content_type,
             json,
             location,
-            headers,
         }
     }
 

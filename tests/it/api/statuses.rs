@@ -1,0 +1,321 @@
+//! The OpenAPI document's promises, checked against the server: every request example
+//! is accepted, and every status the server gives to a battery of good and bad
+//! requests (each key, malformed and unknown ids, bad queries, bad bodies) is one the
+//! operation documents.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use serde_json::{Value, json};
+
+use crate::support::TestDb;
+use crate::support::api::TestApp;
+use crate::support::secrets;
+
+/// The documented statuses of each operation, by (method, path template).
+fn documented(doc: &Value) -> BTreeMap<(String, String), BTreeSet<u16>> {
+    let mut out = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let statuses = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|s| s.parse().unwrap())
+                .collect();
+            out.insert((method.clone(), path.clone()), statuses);
+        }
+    }
+    out
+}
+
+fn example(doc: &Value, method: &str, path: &str) -> Value {
+    doc["paths"][path][method]["requestBody"]["content"]["application/json"]["example"].clone()
+}
+
+/// Sends a request with a raw body; returns the status.
+async fn send(app: &TestApp, method: &str, path: &str, key: Option<&str>, body: &Probe) -> u16 {
+    let method: Method = method.to_uppercase().parse().unwrap();
+    let mut builder = Request::builder().method(method.clone()).uri(path);
+    if let Some(key) = key {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    let request = match body {
+        Probe::Nothing => builder.body(Body::empty()),
+        Probe::Raw(content_type, bytes) => builder
+            .header(header::CONTENT_TYPE, *content_type)
+            .body(Body::from(bytes.clone())),
+        Probe::Json(value) => builder
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(value.to_string())),
+    }
+    .unwrap();
+    app.send(request, &format!("{method} {path}"))
+        .await
+        .status
+        .as_u16()
+}
+
+#[derive(Clone)]
+enum Probe {
+    Nothing,
+    Raw(&'static str, Vec<u8>),
+    Json(Value),
+}
+
+/// The ids a path template is filled with.
+struct Ids {
+    tenant: String,
+    connection: String,
+    key: String,
+    session: String,
+    slug: String,
+    token: String,
+}
+
+fn fill(template: &str, ids: &Ids) -> String {
+    template
+        .replace("{tenant_id}", &ids.tenant)
+        .replace("{connection_id}", &ids.connection)
+        .replace("{key_id}", &ids.key)
+        .replace("{session_id}", &ids.session)
+        .replace("{slug}", &ids.slug)
+        .replace("{provider}", &ids.slug)
+        .replace("{token}", &ids.token)
+}
+
+async fn created(app: &TestApp, method: &str, path: &str, key: &str, body: Value) -> Value {
+    let r = app
+        .call(method.parse().unwrap(), path, Some(key), Some(body))
+        .await;
+    assert!(r.status.is_success(), "{method} {path}: {}", r.json);
+    r.json
+}
+
+async fn every_request_example_is_accepted_and_every_answer_is_documented(t: TestDb) {
+    let app = TestApp::new(t).await;
+    let op = app.operator.clone();
+    let doc = app
+        .call(Method::GET, "/openapi.json", None, None)
+        .await
+        .json;
+    let statuses = documented(&doc);
+
+    // 1. The request examples, in the order of a first session, are accepted.
+    let mut walked = BTreeSet::new();
+    let mut walk = async |method: &str, template: &str, concrete: String, key: &str| {
+        walked.insert((method.to_owned(), template.to_owned()));
+        created(
+            &app,
+            &method.to_uppercase(),
+            &concrete,
+            key,
+            example(&doc, method, template),
+        )
+        .await
+    };
+    let tenant = walk("post", "/v1/tenants", "/v1/tenants".into(), &op).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let base = format!("/v1/tenants/{tenant}");
+    walk(
+        "post",
+        "/v1/tenants/{tenant_id}/api-keys",
+        format!("{base}/api-keys"),
+        &op,
+    )
+    .await;
+    walk("post", "/v1/api-keys", "/v1/api-keys".into(), &op).await;
+    let slug = doc["paths"]["/v1/providers/{slug}"]["put"]["parameters"][0]["example"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    walk(
+        "put",
+        "/v1/providers/{slug}",
+        format!("/v1/providers/{slug}"),
+        &op,
+    )
+    .await;
+    let connection = walk(
+        "post",
+        "/v1/tenants/{tenant_id}/connections",
+        format!("{base}/connections"),
+        &op,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let conn = "/v1/tenants/{tenant_id}/connections/{connection_id}";
+    let concrete = format!("{base}/connections/{connection}");
+    walk("patch", conn, concrete.clone(), &op).await;
+    walk(
+        "put",
+        &format!("{conn}/credentials"),
+        format!("{concrete}/credentials"),
+        &op,
+    )
+    .await;
+    walk(
+        "put",
+        "/v1/oauth-apps/{provider}",
+        "/v1/oauth-apps/github".into(),
+        &op,
+    )
+    .await;
+    let session = walk(
+        "post",
+        "/v1/tenants/{tenant_id}/connect-sessions",
+        format!("{base}/connect-sessions"),
+        &op,
+    )
+    .await;
+    let with_bodies: BTreeSet<(String, String)> = statuses
+        .keys()
+        .filter(|(m, p)| doc["paths"][p][m]["requestBody"].is_object())
+        .cloned()
+        .collect();
+    assert_eq!(walked, with_bodies, "every request example is sent");
+
+    // 2. Keys of every kind, and fixtures to aim at.
+    let admin = app.key(&tenant, "admin").await;
+    let service = app.key(&tenant, "service").await;
+    let viewer = app.key(&tenant, "viewer").await;
+    let other = app.tenant("Other").await;
+    let other_admin = app.key(&other, "admin").await;
+    let bogus = format!("cv_{}", "A".repeat(43));
+    let doomed_key = created(
+        &app,
+        "POST",
+        &format!("{base}/api-keys"),
+        &op,
+        json!({"name": "doomed"}),
+    )
+    .await;
+    secrets::record(doomed_key["secret"].as_str().unwrap());
+    let good = Ids {
+        tenant: tenant.clone(),
+        connection: connection.clone(),
+        key: doomed_key["id"].as_str().unwrap().to_owned(),
+        session: session["id"].as_str().unwrap().to_owned(),
+        slug: "github".into(),
+        token: session["token"].as_str().unwrap().to_owned(),
+    };
+    let unknown = Ids {
+        tenant: uuid::Uuid::new_v4().to_string(),
+        connection: uuid::Uuid::new_v4().to_string(),
+        key: uuid::Uuid::new_v4().to_string(),
+        session: uuid::Uuid::new_v4().to_string(),
+        slug: "no-such-provider".into(),
+        token: "cvc_unknown".into(),
+    };
+    let malformed = Ids {
+        tenant: "not-a-uuid".into(),
+        connection: "not-a-uuid".into(),
+        key: "not-a-uuid".into(),
+        session: "not-a-uuid".into(),
+        slug: "Not_A_Slug".into(),
+        token: "x".into(),
+    };
+    let keys: Vec<Option<&str>> = vec![
+        None,
+        Some(&bogus),
+        Some(&op),
+        Some(&admin),
+        Some(&service),
+        Some(&viewer),
+        Some(&other_admin),
+    ];
+    let queries = [
+        "?limit=0",
+        "?limit=201",
+        "?limit=x",
+        "?limit=200",
+        "?cursor=not-a-cursor",
+        "?zzz=1",
+        "?provider=Not_A_Slug",
+        "?provider=stripe&status=active&health=unknown",
+        "?status=bogus",
+        "?action=nope",
+        "?action=connected&connection_id=not-a-uuid",
+        "?state=unknown&code=abc",
+        "?state=a&state=b",
+        "?error=access_denied",
+    ];
+
+    // 3. The battery, operation by operation: reads, changes, the connection
+    // disconnected (so that the calls after it meet a revoked connection), the other
+    // actions, and the deletions last.
+    let order = |m: &str| {
+        ["get", "patch", "put", "post", "delete"]
+            .iter()
+            .position(|x| *x == m)
+    };
+    let mut operations: Vec<&(String, String)> = statuses.keys().collect();
+    operations.sort_by_key(|(m, p)| (order(m), !p.ends_with("/disconnect"), p.clone()));
+    let mut seen: BTreeSet<u16> = BTreeSet::new();
+    let mut undocumented = Vec::new();
+    for (method, template) in operations {
+        let documented = &statuses[&(method.clone(), template.clone())];
+        let has_body = doc["paths"][template][method]["requestBody"].is_object();
+        let good_body = if has_body {
+            Probe::Json(example(&doc, method, template))
+        } else {
+            Probe::Nothing
+        };
+        let mut probes: Vec<(String, Option<&str>, Probe)> = Vec::new();
+        for key in &keys {
+            probes.push((fill(template, &good), *key, good_body.clone()));
+        }
+        for key in [Some(op.as_str()), Some(&admin), Some(&service)] {
+            for ids in [&unknown, &malformed] {
+                probes.push((fill(template, ids), key, good_body.clone()));
+            }
+            for query in queries {
+                probes.push((
+                    format!("{}{query}", fill(template, &good)),
+                    key,
+                    good_body.clone(),
+                ));
+            }
+            if has_body {
+                let path = fill(template, &good);
+                for body in [
+                    Probe::Nothing,
+                    Probe::Raw("text/plain", b"hello".to_vec()),
+                    Probe::Raw("application/json", b"{\"name\":".to_vec()),
+                    Probe::Json(json!([])),
+                    Probe::Json(json!({})),
+                    Probe::Json(json!({"zzz": 1})),
+                    Probe::Json(json!({"name": "x".repeat(70 * 1024)})),
+                ] {
+                    probes.push((path.clone(), key, body));
+                }
+            }
+        }
+        for (path, key, body) in probes {
+            let status = send(&app, method, &path, key, &body).await;
+            seen.insert(status);
+            if !documented.contains(&status) {
+                undocumented.push(format!("{} {path} -> {status}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "undocumented answers:\n{}",
+        undocumented.join("\n")
+    );
+    // The battery reaches every kind of answer the document promises.
+    for status in [200, 201, 204, 303, 400, 401, 403, 404, 409, 413, 415, 422] {
+        assert!(
+            seen.contains(&status),
+            "no probe was answered {status}: {seen:?}"
+        );
+    }
+}
+
+crate::on_both_backends!(every_request_example_is_accepted_and_every_answer_is_documented,);
