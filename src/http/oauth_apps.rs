@@ -157,7 +157,8 @@ pub async fn get_app(
     ApiPath(provider): ApiPath<String>,
 ) -> ApiResult<Json<OAuthAppView>> {
     principal.require_operator()?;
-    let app = oauth_apps::get(&state.db, &provider)
+    let provider = ProviderSlug::parse(&provider).map_err(|_| ApiError::not_found("OAuth app"))?;
+    let app = oauth_apps::get(&state.db, provider.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("OAuth app"))?;
     Ok(Json(app_view(&state, app.into())))
@@ -187,7 +188,8 @@ pub async fn delete_app(
     ApiPath(provider): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     principal.require_operator()?;
-    oauth_apps::delete(&state.db, &provider).await?;
+    let provider = ProviderSlug::parse(&provider).map_err(|_| ApiError::not_found("OAuth app"))?;
+    oauth_apps::delete(&state.db, provider.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
