@@ -153,11 +153,19 @@ const UNUSABLE: Answer = Answer {
 };
 const PROVIDER_DOWN: Answer = Answer {
     status: 503,
-    description: "The token expired and the provider could not renew it (provider_unavailable, with reason_code and Retry-After)",
+    description: "The token expired and the provider could not renew it (provider_unavailable, with reason_code and Retry-After), or the database is unavailable (database_unavailable, with Retry-After)",
     code: "provider_unavailable",
     detail: "the provider could not renew the token (provider_unavailable); try again later",
     field: None,
     reason_code: Some("provider_unavailable"),
+};
+const DATABASE_DOWN: Answer = Answer {
+    status: 503,
+    description: "The database is down, unreachable or not migrated (database_unavailable, with Retry-After); nothing was written",
+    code: "database_unavailable",
+    detail: "the database is unavailable; try again later",
+    field: None,
+    reason_code: None,
 };
 const INVALID_STATE: Answer = Answer {
     status: 400,
@@ -195,12 +203,19 @@ macro_rules! problems {
 }
 
 problems! {
-    /// 401: no or an unknown API key.
-    Unauthenticated = [UNAUTHENTICATED];
-    /// 401, and 403 for every caller but an operator.
-    OperatorOnly = [UNAUTHENTICATED, OPERATORS_ONLY];
-    /// 400, 401, 403 and 404: what any authorized read of a tenant's resource may answer.
-    ReadProblems = [MALFORMED, UNAUTHENTICATED, ROLE_NOT_ALLOWED, UNKNOWN_RESOURCE];
+    /// 401: no or an unknown API key; 503 when the database cannot check it.
+    Unauthenticated = [UNAUTHENTICATED, DATABASE_DOWN];
+    /// 401, and 403 for every caller but an operator; 503 without a database.
+    OperatorOnly = [UNAUTHENTICATED, OPERATORS_ONLY, DATABASE_DOWN];
+    /// 400, 401, 403 and 404: what any authorized read of a tenant's resource may answer;
+    /// 503 without a database.
+    ReadProblems = [
+        MALFORMED,
+        UNAUTHENTICATED,
+        ROLE_NOT_ALLOWED,
+        UNKNOWN_RESOURCE,
+        DATABASE_DOWN,
+    ];
     /// [`ReadProblems`], and 413, 415 and 422 for a JSON body that is refused.
     WriteProblems = [
         MALFORMED,
@@ -210,6 +225,7 @@ problems! {
         TOO_LARGE,
         NOT_JSON,
         INVALID,
+        DATABASE_DOWN,
     ];
     /// 413, 415 and 422: a JSON body that is refused.
     BodyProblems = [TOO_LARGE, NOT_JSON, INVALID];
@@ -226,7 +242,7 @@ problems! {
     /// 409 and 503: a credential that cannot be handed out.
     CredentialUnavailable = [UNUSABLE, PROVIDER_DOWN];
     /// 400 for an OAuth callback whose state names no session.
-    InvalidState = [INVALID_STATE];
+    InvalidState = [INVALID_STATE, DATABASE_DOWN];
     /// 404 for a connect link that does not open.
-    UnknownLink = [UNKNOWN_LINK];
+    UnknownLink = [UNKNOWN_LINK, DATABASE_DOWN];
 }
