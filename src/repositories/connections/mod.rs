@@ -7,7 +7,6 @@ use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
     TryInsertResult, UpdateMany,
 };
-use uuid::Uuid;
 
 use super::page::{self, Cursor, Page, PageResult, Position};
 use crate::error::{Error, Result, is_unique_violation};
@@ -16,8 +15,13 @@ use crate::models::connection::{self, ConnectionStatus, HealthStatus};
 use crate::models::ids::parse_name;
 use crate::models::json::StringList;
 use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId, provider, tenant};
-use crate::sanitize;
 use crate::tenancy::{self, Scoped, TenantScope};
+
+mod defaults;
+mod status;
+
+pub use defaults::{make_default, promote_default};
+pub use status::{ConnectionError, TokenStatusPatch, update_tokens_status};
 
 pub const DISPLAY_NAME_MAX_LEN: usize = 200;
 pub const ERROR_MESSAGE_MAX_LEN: usize = 1000;
@@ -65,42 +69,6 @@ impl NewConnection {
         }
         Ok(())
     }
-}
-
-/// The last error seen on a connection: a stable reason code and a sanitized message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectionError {
-    pub reason_code: String,
-    pub message: String,
-}
-
-/// A partial update of a connection's token metadata and state (the credential itself
-/// is stored through `services::credentials`). `None` leaves a field as it
-/// is; `Some(None)` clears a nullable one.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TokenStatusPatch {
-    pub token_expires_at: Option<Option<DateTime<Utc>>>,
-    pub scopes_granted: Option<Vec<String>>,
-    pub status: Option<ConnectionStatus>,
-    pub health_status: Option<HealthStatus>,
-    pub last_health_check_at: Option<Option<DateTime<Utc>>>,
-    pub last_error: Option<Option<ConnectionError>>,
-}
-
-fn check_error(error: &ConnectionError) -> Result<String> {
-    let code = &error.reason_code;
-    let valid_code = !code.is_empty()
-        && code.len() <= 64
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !valid_code {
-        return Err(Error::invalid(
-            "last_error.reason_code",
-            "use 1 to 64 characters of a-z, 0-9 and '_'",
-        ));
-    }
-    Ok(sanitize::message(&error.message, ERROR_MESSAGE_MAX_LEN))
 }
 
 /// Creates a connection in `tenant`. The first connection of a tenant to a provider
@@ -435,59 +403,9 @@ pub async fn delete<C: TenantScope>(
     .await
 }
 
-/// Applies `patch` to the tenant's connection and returns the updated row;
-/// `NotFound` (and no change) when the tenant has no such connection.
-pub async fn update_tokens_status<C: TenantScope>(
-    db: &C,
-    tenant: TenantId,
-    id: ConnectionId,
-    patch: TokenStatusPatch,
-) -> Result<connection::Model> {
-    let mut row = connection::ActiveModel {
-        updated_at: Set(super::now()),
-        ..Default::default()
-    };
-    if let Some(v) = patch.token_expires_at {
-        if let Some(at) = v {
-            check_instant("token_expires_at", at)?;
-        }
-        row.token_expires_at = Set(v);
-    }
-    if let Some(v) = patch.scopes_granted {
-        check_scopes("scopes_granted", &v)?;
-        row.scopes_granted = Set(StringList(v));
-    }
-    if let Some(v) = patch.status {
-        row.status = Set(v);
-    }
-    if let Some(v) = patch.health_status {
-        row.health_status = Set(v);
-    }
-    if let Some(v) = patch.last_health_check_at {
-        if let Some(at) = v {
-            check_instant("last_health_check_at", at)?;
-        }
-        row.last_health_check_at = Set(v);
-    }
-    if let Some(error) = patch.last_error {
-        match error {
-            Some(error) => {
-                let message = check_error(&error)?;
-                row.last_error_reason_code = Set(Some(error.reason_code));
-                row.last_error_message = Set(Some(message));
-            }
-            None => {
-                row.last_error_reason_code = Set(None);
-                row.last_error_message = Set(None);
-            }
-        }
-    }
-    update_one(db, tenant, id, connection::Entity::update_many().set(row)).await
-}
-
 /// Applies `update` to the tenant's connection `id` and returns the row as updated;
 /// `NotFound` (and no change) when the tenant has no such connection.
-async fn update_one<C: TenantScope>(
+pub(super) async fn update_one<C: TenantScope>(
     db: &C,
     tenant: TenantId,
     id: ConnectionId,
@@ -505,124 +423,4 @@ async fn update_one<C: TenantScope>(
             .ok_or(Error::NotFound("connection"))
     })
     .await
-}
-
-/// When the tenant has no default for `provider` any more, makes its oldest active
-/// connection the default and returns it; `None` when a default exists or no active
-/// connection is left. A concurrent promotion or `make_default` that wins the partial
-/// unique index leaves this one a no-op (in a savepoint, so the caller's transaction
-/// goes on).
-pub async fn promote_default<C: TenantScope>(
-    db: &C,
-    tenant: TenantId,
-    provider: &str,
-) -> Result<Option<connection::Model>> {
-    let group = scoped(tenant).filter(connection::Column::ProviderSlug.eq(provider));
-    tenancy::write(db, tenant, async |txn| {
-        let has_default = group
-            .clone()
-            .filter(connection::Column::IsDefault.eq(true))
-            .one(txn)
-            .await?
-            .is_some();
-        if has_default {
-            return Ok(None);
-        }
-        let Some(oldest) = group
-            .clone()
-            .filter(connection::Column::Status.eq(ConnectionStatus::Active))
-            .order_by_asc(connection::Column::CreatedAt)
-            .order_by_asc(connection::Column::Id)
-            .one(txn)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let savepoint = txn.begin().await?;
-        let claimed = connection::Entity::update_many()
-            .col_expr(connection::Column::IsDefault, Expr::val(true))
-            .col_expr(connection::Column::UpdatedAt, Expr::val(super::now()))
-            .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(connection::Column::Id.eq(oldest.id))
-            .exec_with_returning(&savepoint)
-            .await;
-        match claimed {
-            Ok(rows) => {
-                savepoint.commit().await?;
-                Ok(rows.into_iter().next())
-            }
-            Err(err) if is_unique_violation(&err) => {
-                savepoint.rollback().await?;
-                Ok(None)
-            }
-            Err(err) => Err(err.into()),
-        }
-    })
-    .await
-}
-
-/// Makes the tenant's connection the default for its provider, in one transaction:
-/// afterwards exactly one connection of that (tenant, provider) is the default, also
-/// when several callers race.
-pub async fn make_default<C: TenantScope>(
-    db: &C,
-    tenant: TenantId,
-    id: ConnectionId,
-) -> Result<connection::Model> {
-    tenancy::write(db, tenant, async |txn| set_default(txn, tenant, id).await).await
-}
-
-async fn set_default(
-    txn: &Scoped<'_>,
-    tenant: TenantId,
-    id: ConnectionId,
-) -> Result<connection::Model> {
-    let target = get_by_id(txn, tenant, id)
-        .await?
-        .ok_or(Error::NotFound("connection"))?;
-    // Lock the whole (tenant, provider) group in id order, so that concurrent calls
-    // queue up instead of each clearing a default the other has not seen yet. SQLite
-    // needs no row locks: its write transaction is already exclusive.
-    let group: Vec<(Uuid, bool, ConnectionStatus)> = scoped(tenant)
-        .filter(connection::Column::ProviderSlug.eq(&target.provider_slug))
-        .select_only()
-        .column(connection::Column::Id)
-        .column(connection::Column::IsDefault)
-        .column(connection::Column::Status)
-        .order_by_asc(connection::Column::Id)
-        .lock_exclusive()
-        .into_tuple()
-        .all(txn)
-        .await?;
-    // Checked under the lock: a concurrent disconnect cannot slip in between.
-    let Some(&(_, is_default, status)) = group.iter().find(|(gid, _, _)| *gid == target.id) else {
-        return Err(Error::NotFound("connection"));
-    };
-    if status == ConnectionStatus::Revoked {
-        return Err(Error::invalid(
-            "status",
-            "a revoked connection cannot be made the default",
-        ));
-    }
-    if !is_default {
-        let now = super::now();
-        connection::Entity::update_many()
-            .col_expr(connection::Column::IsDefault, Expr::val(false))
-            .col_expr(connection::Column::UpdatedAt, Expr::val(now))
-            .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(connection::Column::ProviderSlug.eq(&target.provider_slug))
-            .filter(connection::Column::IsDefault.eq(true))
-            .exec(txn)
-            .await?;
-        connection::Entity::update_many()
-            .col_expr(connection::Column::IsDefault, Expr::val(true))
-            .col_expr(connection::Column::UpdatedAt, Expr::val(now))
-            .filter(connection::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(connection::Column::Id.eq(target.id))
-            .exec(txn)
-            .await?;
-    }
-    get_by_id(txn, tenant, id)
-        .await?
-        .ok_or(Error::NotFound("connection"))
 }
