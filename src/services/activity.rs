@@ -15,9 +15,29 @@ pub async fn record(
     action: Action,
     details: serde_json::Value,
 ) -> Result<()> {
+    append(txn, actor, Some(conn), action, details).await
+}
+
+/// Records `action` on the tenant itself (an API key, …) by `actor`.
+pub async fn record_on_tenant(
+    txn: &TenantTxn,
+    actor: &Actor,
+    action: Action,
+    details: serde_json::Value,
+) -> Result<()> {
+    append(txn, actor, None, action, details).await
+}
+
+async fn append(
+    txn: &TenantTxn,
+    actor: &Actor,
+    conn: Option<&connection::Model>,
+    action: Action,
+    details: serde_json::Value,
+) -> Result<()> {
     let entry = Entry {
-        connection_id: Some(conn.id),
-        provider_slug: Some(&conn.provider_slug),
+        connection_id: conn.map(|c| c.id),
+        provider_slug: conn.map(|c| c.provider_slug.as_str()),
         action,
         details,
     };

@@ -11,9 +11,10 @@ use crate::error::{Error, Result};
 use crate::models::TenantId;
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
-use crate::repositories::activity::{self, Actor, Entry};
+use crate::repositories::activity::Actor;
 use crate::repositories::api_keys::{self, NewApiKey};
 use crate::repositories::{Page, tenants};
+use crate::services::activity::record_on_tenant;
 use crate::tenancy::TenantTxn;
 
 /// Creates a key of `tenant` (or an operator key, for `None`) and records it.
@@ -35,7 +36,7 @@ pub async fn create(
                 "name": created.key.name,
                 "prefix": created.key.prefix,
             });
-            record(&txn, actor, Action::ApiKeyCreated, details).await?;
+            record_on_tenant(&txn, actor, Action::ApiKeyCreated, details).await?;
             txn.commit().await?;
             created
         }
@@ -70,7 +71,7 @@ pub async fn revoke(
                 .ok_or(Error::NotFound("api key"))?;
             api_keys::revoke(&txn, Some(t), id).await?;
             let details = json!({"key_id": id, "role": key.role, "name": key.name});
-            record(&txn, actor, Action::ApiKeyRevoked, details).await?;
+            record_on_tenant(&txn, actor, Action::ApiKeyRevoked, details).await?;
             txn.commit().await?;
             key.role
         }
@@ -104,20 +105,4 @@ pub async fn revoke_anywhere(db: &DatabaseConnection, actor: &Actor, id: Uuid) -
             None => return Err(Error::NotFound("api key")),
         }
     }
-}
-
-async fn record(
-    txn: &TenantTxn,
-    actor: &Actor,
-    action: Action,
-    details: serde_json::Value,
-) -> Result<()> {
-    let entry = Entry {
-        connection_id: None,
-        provider_slug: None,
-        action,
-        details,
-    };
-    activity::record(txn, txn.tenant(), actor, entry).await?;
-    Ok(())
 }

@@ -89,21 +89,14 @@ pub async fn update(
             "a connection without a credential cannot be active",
         ));
     }
-    let mut fields = Vec::new();
-    if patch.display_name.is_some() {
-        fields.push("display_name");
-    }
-    if patch.metadata.is_some() {
-        fields.push("metadata");
-    }
     let (before, after) = connections::update_details(&txn, tenant, id, patch).await?;
-    let changed: Vec<&str> = fields
-        .into_iter()
-        .filter(|f| match *f {
-            "display_name" => before.display_name != after.display_name,
-            _ => before.metadata != after.metadata,
-        })
-        .collect();
+    let changed: Vec<&str> = [
+        ("display_name", before.display_name != after.display_name),
+        ("metadata", before.metadata != after.metadata),
+    ]
+    .into_iter()
+    .filter_map(|(field, differs)| differs.then_some(field))
+    .collect();
     if !changed.is_empty() {
         let details = json!({ "fields": changed, "display_name": after.display_name });
         record(&txn, actor, &after, Action::Updated, details).await?;
