@@ -15,16 +15,21 @@ mod m2025_12_01_090000_refresh_margins;
 mod m2025_12_10_090000_list_indexes;
 mod m2026_12_02_090000_applied_migrations;
 mod m2026_12_02_100000_provider_ownership;
+mod m2026_12_03_090000_operations;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
-pub const TENANT_TABLES: [&str; 5] = [
+pub const TENANT_TABLES: [&str; 6] = [
     "connections",
     "credential_secrets",
     "activity_log",
     "api_keys",
     "connect_sessions",
+    "operation_runs",
 ];
+
+/// Operation-run statuses and outcomes, checked by the database.
+pub use m2026_12_03_090000_operations::{RUN_OUTCOMES, RUN_STATUSES};
 
 /// Connect-session statuses, checked by the database.
 pub use m2025_11_05_090000_oauth::SESSION_STATUSES;
@@ -51,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2025_12_10_090000_list_indexes::Migration),
             Box::new(m2026_12_02_090000_applied_migrations::Migration),
             Box::new(m2026_12_02_100000_provider_ownership::Migration),
+            Box::new(m2026_12_03_090000_operations::Migration),
         ]
     }
 }

@@ -29,6 +29,8 @@ pub const SERVICE_GRANTS: &[(&str, &str)] = &[
     ("activity_log", "SELECT, INSERT"),
     ("oauth_apps", "SELECT, INSERT, UPDATE, DELETE"),
     ("connect_sessions", "SELECT, INSERT, UPDATE, DELETE"),
+    ("operation_types", "SELECT, INSERT, UPDATE, DELETE"),
+    ("operation_runs", "SELECT, INSERT, UPDATE, DELETE"),
 ];
 
 /// The login role a single-URL set-up makes for the service.

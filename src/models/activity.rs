@@ -50,6 +50,16 @@ pub enum Action {
     /// An API key of the tenant was revoked.
     #[sea_orm(string_value = "api_key_revoked")]
     ApiKeyRevoked,
+    /// An operation run was blocked at start or at claim; `details` has the run id,
+    /// type and reason code.
+    #[sea_orm(string_value = "operation_blocked")]
+    OperationBlocked,
+    /// An operation run completed; `details` has the run id, type and outcome.
+    #[sea_orm(string_value = "operation_completed")]
+    OperationCompleted,
+    /// An operation run was cancelled before it completed.
+    #[sea_orm(string_value = "operation_cancelled")]
+    OperationCancelled,
 }
 
 impl Action {
@@ -67,6 +77,9 @@ impl Action {
             "updated" => Action::Updated,
             "api_key_created" => Action::ApiKeyCreated,
             "api_key_revoked" => Action::ApiKeyRevoked,
+            "operation_blocked" => Action::OperationBlocked,
+            "operation_completed" => Action::OperationCompleted,
+            "operation_cancelled" => Action::OperationCancelled,
             _ => return None,
         })
     }

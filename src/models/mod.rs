@@ -11,6 +11,8 @@ pub mod encryption_key;
 pub mod ids;
 pub mod json;
 pub mod oauth_app;
+pub mod operation_run;
+pub mod operation_type;
 pub mod operator_key;
 pub mod provider;
 pub mod tenant;

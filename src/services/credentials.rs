@@ -49,7 +49,7 @@ impl CredentialKind {
         }
     }
 
-    fn parse(s: &str) -> Result<Self> {
+    pub(crate) fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "oauth2" => CredentialKind::Oauth2,
             "client_credentials" => CredentialKind::ClientCredentials,

@@ -6,5 +6,6 @@ pub mod connect;
 pub mod connections;
 pub mod credential_fit;
 pub mod credentials;
+pub mod operations;
 pub mod reencrypt;
 pub mod refresh;

@@ -83,6 +83,23 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
     .await
     .unwrap();
     secrets::record(session.token.expose_secret());
+    // An operation run, written by the owner: the policy is what this file tests.
+    if t.owner.get_database_backend() == DbBackend::Postgres {
+        t.owner
+            .execute_raw(stmt(
+                "INSERT INTO operation_runs (id, tenant_id, operation_type, connection_id, status, \
+             outcome, context, max_attempts, heartbeat_timeout_seconds, actor_name, created_at, \
+             updated_at) VALUES ($1, $2, 'inventory.sync', $3, 'queued', 'pending', '{}', 3, 60, \
+             'test', now(), now())",
+                vec![
+                    Uuid::new_v4().into(),
+                    tenant.as_uuid().into(),
+                    conn.id.into(),
+                ],
+            ))
+            .await
+            .unwrap();
+    }
     Seeded {
         tenant,
         connection: conn.connection_id(),

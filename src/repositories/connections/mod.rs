@@ -18,9 +18,11 @@ use crate::models::{ConnectionId, ExternalId, ProviderSlug, TenantId, provider, 
 use crate::tenancy::{self, Scoped, TenantScope};
 
 mod defaults;
+mod gating;
 mod status;
 
 pub use defaults::{make_default, promote_default};
+pub use gating::{GateRow, gate_candidates};
 pub use status::{ConnectionError, TokenStatusPatch, update_tokens_status};
 
 pub const DISPLAY_NAME_MAX_LEN: usize = 200;
