@@ -11,6 +11,7 @@ use sea_orm::{TransactionSession, TransactionTrait};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::models::RepositoryHosts;
 use crate::repositories::{self, providers::ProviderUpsert};
 
 /// The catalog compiled into the binary.
@@ -108,7 +109,28 @@ impl Catalog {
                 missing.join(", ")
             )));
         }
+        // A host is one service's: a repository URL on it must not be ambiguous.
+        let hosts = RepositoryHosts::from_metadata(
+            providers.iter().map(|p| (p.slug.as_str(), &p.metadata)),
+        )
+        .map_err(|e| Error::Catalog(format!("{origin}: {e}")))?;
+        if let Some((host, services)) = hosts.conflicts().first() {
+            let services: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
+            return Err(Error::Catalog(format!(
+                "{origin}: repository host {host:?} is listed by several providers: {}",
+                services.join(", ")
+            )));
+        }
         Ok(Self { providers })
+    }
+
+    /// The Git hosts of this catalog: which service each belongs to, and its API.
+    pub fn repository_hosts(&self) -> Result<RepositoryHosts> {
+        RepositoryHosts::from_metadata(
+            self.providers
+                .iter()
+                .map(|p| (p.slug.as_str(), &p.metadata)),
+        )
     }
 }
 

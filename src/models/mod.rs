@@ -15,6 +15,8 @@ pub mod operation_run;
 pub mod operation_type;
 pub mod operator_key;
 pub mod provider;
+pub mod repository_url;
 pub mod tenant;
 
 pub use ids::{ConnectionId, ExternalId, ProviderSlug, TenantId};
+pub use repository_url::{RepositoryHosts, RepositoryUrl, ServiceType};

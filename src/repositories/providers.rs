@@ -14,6 +14,7 @@ use crate::models::checks::{check_metadata, check_no_control, check_scopes};
 use crate::models::ids::parse_name;
 use crate::models::json::{AuthMode, AuthModes, HealthCheck, StringList};
 use crate::models::provider::ManagedBy;
+use crate::models::repository_url::check_repository_hosts;
 use crate::models::{ProviderSlug, provider};
 
 /// Everything that defines a catalog entry. Deserialized from the catalog file (and
@@ -94,7 +95,8 @@ impl ProviderUpsert {
                 ));
             }
         }
-        check_metadata("metadata", &self.metadata)
+        check_metadata("metadata", &self.metadata)?;
+        check_repository_hosts(self.slug.as_str(), &self.metadata)
     }
 }
 

@@ -123,3 +123,118 @@ fn a_duplicate_or_missing_known_provider_is_refused() {
     let msg = catalog_error(&without_twilio);
     assert!(msg.contains("lacks known providers: twilio"), "{msg}");
 }
+
+/// The built-in catalog with `line` added to `slug`'s metadata table.
+fn builtin_with_metadata(slug: &str, old: &str, new: &str) -> String {
+    let marker = format!("[[providers]]\nslug = \"{slug}\"\n");
+    let start = BUILTIN.find(&marker).expect("provider in builtin");
+    let at = start + BUILTIN[start..].find(old).expect("line in the entry");
+    format!("{}{}{}", &BUILTIN[..at], new, &BUILTIN[at + old.len()..])
+}
+
+#[test]
+fn the_builtin_catalog_names_the_public_git_hosts_and_their_apis() {
+    use connvault::models::{RepositoryUrl, ServiceType};
+    let hosts = Catalog::builtin().unwrap().repository_hosts().unwrap();
+    for (url, service, hooks) in [
+        (
+            "git@github.com:octocat/hello-world.git",
+            ServiceType::GitHub,
+            "https://api.github.com/repos/octocat/hello-world/hooks",
+        ),
+        (
+            "https://gitlab.com/gitlab-org/sub/project",
+            ServiceType::GitLab,
+            "https://gitlab.com/api/v4/projects/gitlab-org%2Fsub%2Fproject/hooks",
+        ),
+        (
+            "https://bitbucket.org/team/repo",
+            ServiceType::Bitbucket,
+            "https://api.bitbucket.org/2.0/repositories/team/repo/hooks",
+        ),
+    ] {
+        let url = RepositoryUrl::parse(url, None, &hosts).unwrap();
+        assert_eq!(url.service(), service);
+        let base = hosts.api_base(&url).unwrap();
+        assert_eq!(
+            format!(
+                "{}/{}",
+                base.as_str().trim_end_matches('/'),
+                url.hooks_path()
+            ),
+            hooks
+        );
+    }
+}
+
+#[test]
+fn self_hosted_git_hosts_come_from_the_catalog() {
+    use connvault::models::{RepositoryUrl, ServiceType};
+    let text = builtin_with_metadata(
+        "gitlab",
+        "repository_hosts = [\"gitlab.com\"]",
+        "repository_hosts = [\"gitlab.com\", { host = \"git.example.com\", api_base_url = \"http://127.0.0.1:9/api/v4\" }]",
+    );
+    let hosts = Catalog::parse(&text, "test.toml")
+        .unwrap()
+        .repository_hosts()
+        .unwrap();
+    let url = RepositoryUrl::parse(
+        "ssh://git@git.example.com/a/b/c.git",
+        Some(ServiceType::GitLab),
+        &hosts,
+    )
+    .unwrap();
+    assert_eq!(url.as_str(), "https://git.example.com/a/b/c");
+    assert_eq!(
+        hosts.api_base(&url).unwrap().as_str(),
+        "http://127.0.0.1:9/api/v4"
+    );
+    // Not in the built-in catalog.
+    let builtin = Catalog::builtin().unwrap().repository_hosts().unwrap();
+    assert!(RepositoryUrl::parse("https://git.example.com/a/b/c", None, &builtin).is_err());
+}
+
+#[test]
+fn a_git_host_under_two_providers_or_a_malformed_one_is_refused() {
+    let both = builtin_with_metadata(
+        "gitlab",
+        "repository_hosts = [\"gitlab.com\"]",
+        "repository_hosts = [\"gitlab.com\", \"git.example.com\"]",
+    );
+    let both = both.replacen(
+        "repository_hosts = [\"github.com\"]",
+        "repository_hosts = [\"github.com\", \"git.example.com\"]",
+        1,
+    );
+    let msg = catalog_error(&both);
+    assert!(
+        msg.contains("\"git.example.com\" is listed by several providers: github, gitlab"),
+        "{msg}"
+    );
+
+    let another_service = builtin_with_metadata(
+        "github",
+        "repository_hosts = [\"github.com\"]",
+        "repository_hosts = [\"github.com\", \"gitlab.com\"]",
+    );
+    let msg = catalog_error(&another_service);
+    assert!(msg.contains("\"github\""), "{msg}");
+    assert!(msg.contains("metadata.repository_hosts"), "{msg}");
+    assert!(msg.contains("GitLab's public host"), "{msg}");
+
+    let with_port = builtin_with_metadata(
+        "github",
+        "repository_hosts = [\"github.com\"]",
+        "repository_hosts = [\"ghe.example.com:8443\"]",
+    );
+    assert!(catalog_error(&with_port).contains("DNS name"));
+
+    let not_git = builtin_with_metadata(
+        "slack",
+        "scope_separator = \",\"",
+        "scope_separator = \",\"\nrepository_hosts = [\"slack.com\"]",
+    );
+    let msg = catalog_error(&not_git);
+    assert!(msg.contains("only github, gitlab and bitbucket"), "{msg}");
+}
