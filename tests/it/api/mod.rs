@@ -17,6 +17,7 @@ mod logs;
 mod metrics;
 mod openapi;
 mod paging;
+mod repository_hosts;
 mod roles;
 mod statuses;
 mod tenancy;
