@@ -5,6 +5,16 @@ use super::hosts;
 use crate::error::Error;
 use ServiceType::{Bitbucket, GitHub, GitLab};
 
+/// Input, given service, canonical URL, service, owner, name.
+type Case<'a> = (
+    &'a str,
+    Option<ServiceType>,
+    &'a str,
+    ServiceType,
+    &'a str,
+    &'a str,
+);
+
 #[test]
 #[rustfmt::skip]
 fn accepted_forms_canonicalize() {
@@ -14,8 +24,7 @@ fn accepted_forms_canonicalize() {
     let url_repo_100 = format!("https://github.com/o/{repo_100}");
     let deep = format!("https://gitlab.com/{}p", "g/".repeat(20));
     let deep_namespace = format!("g{}", "/g".repeat(19));
-    // input, given service, canonical URL, service, owner, name
-    let cases: &[(&str, Option<ServiceType>, &str, ServiceType, &str, &str)] = &[
+    let cases: &[Case] = &[
         ("https://github.com/octocat/hello-world", None, "https://github.com/octocat/hello-world", GitHub, "octocat", "hello-world"),
         ("https://github.com/octocat/hello-world", Some(GitHub), "https://github.com/octocat/hello-world", GitHub, "octocat", "hello-world"),
         ("https://github.com/Octocat/Hello-World.git", None, "https://github.com/octocat/hello-world", GitHub, "octocat", "hello-world"),
