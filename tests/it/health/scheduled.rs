@@ -10,6 +10,7 @@ use connvault::services::refresh::{RefreshOptions, Refresher};
 use super::provider::Mode;
 use super::{KEYED, Setup, UNCHECKED, api_key, options, setup};
 use crate::support::TestDb;
+use crate::support::serve::spawn_serve;
 
 /// A checker as another replica would have it.
 async fn checker(s: &Setup, options: HealthOptions) -> HealthChecker {
@@ -118,7 +119,39 @@ async fn interval_zero_turns_scheduled_checks_off(t: TestDb) {
     assert_eq!(on.pass().await.unwrap().checked, 1);
 }
 
+/// `connvault serve` runs the scheduled checks on its own, as configured.
+async fn serve_checks_connections_on_its_schedule(t: TestDb) {
+    let s = setup(t).await;
+    let key = api_key();
+    let id = s.connect(KEYED, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DATABASE_URL", s.app.t.url.as_str()),
+        ("CONNVAULT_MASTER_KEY", s.app.t.master_key_b64.as_str()),
+        ("CONNVAULT_REFRESH_INTERVAL_SECS", "0"),
+        ("CONNVAULT_HEALTH_CHECK_INTERVAL_SECS", "1"),
+        ("CONNVAULT_HEALTH_CHECK_TIMEOUT_MS", "1500"),
+    ];
+    let _server = spawn_serve(dir.path(), &env).await;
+    let mut checked = false;
+    for _ in 0..600 {
+        if s.connection(&id).await["health_status"] == "healthy" {
+            checked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(checked, "serve never checked the connection");
+    assert!(s.provider.hits(&key) >= 1);
+    assert_eq!(
+        s.actions(&id).await,
+        ["connected"],
+        "a first healthy check is no transition"
+    );
+}
+
 crate::on_both_backends!(
+    serve_checks_connections_on_its_schedule,
     two_concurrent_passes_check_each_connection_once,
     a_scheduled_check_records_transitions_only,
     interval_zero_turns_scheduled_checks_off,
