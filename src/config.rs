@@ -249,6 +249,20 @@ pub struct ServeArgs {
     /// Timeout of one request to a provider's token or identity endpoint, in seconds.
     #[arg(long, env = "CONNVAULT_OAUTH_TIMEOUT_SECS", default_value_t = 10)]
     pub oauth_timeout_secs: u64,
+    /// Seconds from one scheduled health check of a connection to the next (jittered by
+    /// a tenth either way); 0 turns scheduled checks off.
+    #[arg(long, env = "CONNVAULT_HEALTH_CHECK_INTERVAL_SECS", default_value_t = 6 * 3600)]
+    pub health_check_interval_secs: u64,
+    /// Scheduled health checks run at once.
+    #[arg(long, env = "CONNVAULT_HEALTH_CHECK_CONCURRENCY", default_value_t = 8)]
+    pub health_check_concurrency: usize,
+    /// Timeout of a health check's request to a provider, in milliseconds.
+    #[arg(
+        long,
+        env = "CONNVAULT_HEALTH_CHECK_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub health_check_timeout_ms: u64,
 }
 
 impl ServeArgs {
@@ -269,6 +283,16 @@ impl ServeArgs {
             http_timeout: timeout,
             wait: lease,
             ..defaults
+        }
+    }
+
+    /// The health checker's options from these settings.
+    pub fn health_options(&self) -> crate::services::health::HealthOptions {
+        use std::time::Duration;
+        crate::services::health::HealthOptions {
+            interval: Duration::from_secs(self.health_check_interval_secs),
+            timeout: Duration::from_millis(self.health_check_timeout_ms.max(1)),
+            concurrency: self.health_check_concurrency.max(1),
         }
     }
 

@@ -74,6 +74,12 @@ pub enum Error {
         reason_code: Option<String>,
     },
 
+    /// The connection cannot be tested: `disconnected`, `not_connected`,
+    /// `no_health_check` (its provider has none), `no_credential`, or
+    /// `unsendable_credential`.
+    #[error("the connection cannot be tested ({0})")]
+    ConnectionNotTestable(&'static str),
+
     #[error("the state names no connect session of this service")]
     InvalidState,
 

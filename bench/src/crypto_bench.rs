@@ -161,6 +161,9 @@ async fn run(
                 last_refreshed_at: Set(None),
                 refresh_retry_at: Set(None),
                 refresh_failures: Set(0),
+                health_check_due_at: Set(None),
+                health_lease_until: Set(None),
+                health_lease_owner: Set(None),
             });
         }
         connection::Entity::insert_many(rows)

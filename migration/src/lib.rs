@@ -16,6 +16,7 @@ mod m2025_12_10_090000_list_indexes;
 mod m2026_12_02_090000_applied_migrations;
 mod m2026_12_02_100000_provider_ownership;
 mod m2026_12_03_090000_operations;
+mod m2026_12_03_100000_health_checks;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
@@ -38,6 +39,12 @@ pub use m2025_11_05_090000_oauth::SESSION_STATUSES;
 /// `connvault_due_refreshes` it mirrors.
 pub use m2025_12_01_090000_refresh_margins::DUE_REFRESHES_SQLITE;
 
+/// The scheduled health checks' selection and the count of connections by health on
+/// SQLite, beside the PostgreSQL functions they mirror.
+pub use m2026_12_03_100000_health_checks::{
+    CONNECTIONS_BY_HEALTH_SQLITE, DUE_HEALTH_CHECKS_SQLITE,
+};
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -57,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2026_12_02_090000_applied_migrations::Migration),
             Box::new(m2026_12_02_100000_provider_ownership::Migration),
             Box::new(m2026_12_03_090000_operations::Migration),
+            Box::new(m2026_12_03_100000_health_checks::Migration),
         ]
     }
 }

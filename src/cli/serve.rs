@@ -51,7 +51,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     if args.public_url.is_none() && args.bind.port() == 0 {
         public_url = url::Url::parse(&format!("http://{addr}"))?;
     }
-    let state = AppState::with_oauth(db.clone(), keyring, public_url, args.refresh_options());
+    let state = AppState::with_oauth(db.clone(), keyring, public_url, args.refresh_options())
+        .with_health(args.health_options());
     let jobs = jobs(&db, &state, args).start();
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
@@ -62,8 +63,9 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The periodic tasks: background token renewal (unless its interval is 0), and the
-/// expiry of connect sessions left unfinished, which erases their PKCE verifiers.
+/// The periodic tasks: background token renewal and scheduled health checks (each
+/// unless its interval is 0), and the expiry of connect sessions left unfinished, which
+/// erases their PKCE verifiers.
 fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs) -> Jobs {
     let mut jobs = Jobs::new();
     if args.refresh_interval_secs > 0 {
@@ -71,6 +73,13 @@ fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs) -> Jobs {
         jobs = jobs.every("refresh", refresher.options().interval, move || {
             let refresher = refresher.clone();
             async move { refresher.logged_pass().await }
+        });
+    }
+    if args.health_check_interval_secs > 0 {
+        let health = state.health.clone();
+        jobs = jobs.every("health_checks", health.options().poll(), move || {
+            let health = health.clone();
+            async move { health.logged_pass().await }
         });
     }
     let db = db.clone();

@@ -9,7 +9,9 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 pub const SERVICE_FUNCTIONS: &[&str] = &[
     "connvault_applied_migrations",
     "connvault_authenticate",
+    "connvault_connections_by_health",
     "connvault_current_tenant",
+    "connvault_due_health_checks",
     "connvault_due_refreshes",
     "connvault_expire_connect_sessions",
     "connvault_key_usage",

@@ -31,6 +31,8 @@ pub enum Need {
     Credentials,
     /// Changes to connections and keys: the tenant's admins, or an operator.
     Admin,
+    /// Connection tests: the tenant's admins and service keys, or an operator.
+    Test,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -100,6 +102,7 @@ impl Principal {
             Need::Read => true,
             Need::Credentials => self.role == Role::Service,
             Need::Admin => matches!(self.role, Role::Admin | Role::Operator),
+            Need::Test => matches!(self.role, Role::Admin | Role::Service | Role::Operator),
         };
         if !allowed {
             return Err(ApiError::forbidden(format!(

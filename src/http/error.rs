@@ -217,6 +217,15 @@ impl From<Error> for ApiError {
                 e.retry_after = Some(retry_after_secs.unwrap_or(1));
                 e
             }
+            Error::ConnectionNotTestable(reason) => {
+                let mut e = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "connection_not_testable",
+                    err.to_string(),
+                );
+                e.reason_code = Some((*reason).to_owned());
+                e
+            }
             Error::InvalidState => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_state", err.to_string())
             }

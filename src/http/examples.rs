@@ -175,6 +175,10 @@ fn provider_view() -> ProviderView {
             method: "GET".into(),
             url: "https://api.github.com/user".into(),
             expect_status: None,
+            body: None,
+            ok_field: None,
+            error_field: None,
+            rejected_errors: Vec::new(),
         }),
         docs_url: Some("https://docs.github.com/en/apps/oauth-apps".into()),
         metadata: json!({}),
@@ -219,6 +223,29 @@ fn connection_view() -> ConnectionView {
 
 pub fn connection() -> Value {
     value(connection_view())
+}
+
+/// A test whose provider refused the key: the connection is now `error`.
+pub fn connection_test() -> Value {
+    let checked_at = at("2025-12-02T08:00:00Z");
+    let mut connection = connection_view();
+    connection.status = ConnectionStatus::Error;
+    connection.health_status = HealthStatus::Unhealthy;
+    connection.last_health_check_at = Some(checked_at);
+    connection.last_error = Some(super::views::LastErrorView {
+        reason_code: "credential_rejected".into(),
+        message: Some("the provider answered 401 Unauthorized".into()),
+    });
+    connection.updated_at = checked_at;
+    value(super::connection_tests::ConnectionTestView {
+        healthy: false,
+        health_status: HealthStatus::Unhealthy,
+        reason_code: Some("credential_rejected".into()),
+        message: Some("the provider answered 401 Unauthorized".into()),
+        http_status: Some(401),
+        checked_at,
+        connection,
+    })
 }
 
 pub fn connections() -> Value {
@@ -301,7 +328,9 @@ pub fn not_ready() -> Value {
 pub fn metrics() -> Value {
     Value::String(
         "# TYPE connvault_http_requests_total counter\n\
-         connvault_http_requests_total{method=\"GET\",route=\"/v1/tenants\",status=\"200\"} 3\n"
+         connvault_http_requests_total{method=\"GET\",route=\"/v1/tenants\",status=\"200\"} 3\n\
+         # TYPE connvault_connections_by_health gauge\n\
+         connvault_connections_by_health{health=\"healthy\"} 12\n"
             .into(),
     )
 }

@@ -167,7 +167,8 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 /// Prometheus metrics.
 ///
 /// No key: expose it on an internal port only. Requests by route, method and status,
-/// their durations, and the database pool.
+/// their durations, the database pool, and connections (not revoked) by health
+/// (`connvault_connections_by_health{health=…}`, across tenants).
 #[utoipa::path(
     operation_id = "metrics",
     get,
@@ -178,8 +179,27 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     )
 )]
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&state.db),
-    )
+    let mut out = state.metrics.render(&state.db);
+    render_health(&state.db, &mut out).await;
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// The gauge of connections by health; left out (and logged) when the database cannot
+/// count them, so the rest of the metrics still come.
+async fn render_health(db: &DatabaseConnection, out: &mut String) {
+    let counts = match crate::services::health::connections_by_health(db).await {
+        Ok(counts) => counts,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot count connections by health");
+            return;
+        }
+    };
+    out.push_str("# HELP connvault_connections_by_health Connections (not revoked) by health.\n");
+    out.push_str("# TYPE connvault_connections_by_health gauge\n");
+    for (health, n) in counts {
+        let _ = writeln!(
+            out,
+            "connvault_connections_by_health{{health=\"{health}\"}} {n}"
+        );
+    }
 }

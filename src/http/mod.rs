@@ -3,6 +3,7 @@
 
 mod activity;
 pub mod auth;
+mod connection_tests;
 mod connections;
 mod credentials;
 mod docs;
@@ -34,6 +35,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::crypto::Keyring;
+use crate::services::health::{HealthChecker, HealthOptions};
 use crate::services::refresh::{RefreshOptions, Refresher};
 use url::Url;
 
@@ -47,6 +49,8 @@ pub struct AppState {
     pub keyring: Keyring,
     pub metrics: Arc<metrics::Metrics>,
     pub refresher: Refresher,
+    /// Connection tests and scheduled health checks.
+    pub health: HealthChecker,
     /// Where end users reach this service: the base of connect links and of the OAuth
     /// redirect URIs registered with providers.
     pub public_url: Url,
@@ -71,13 +75,33 @@ impl AppState {
         public_url: Url,
         options: RefreshOptions,
     ) -> Self {
+        let refresher = Refresher::new(db.clone(), keyring.clone(), options);
         Self {
-            refresher: Refresher::new(db.clone(), keyring.clone(), options),
+            health: HealthChecker::new(
+                db.clone(),
+                keyring.clone(),
+                refresher.clone(),
+                HealthOptions::default(),
+            ),
+            refresher,
             db,
             keyring,
             metrics: Default::default(),
             public_url,
         }
+    }
+}
+
+impl AppState {
+    /// The same state with health checks behaving as `options` say.
+    pub fn with_health(mut self, options: HealthOptions) -> Self {
+        self.health = HealthChecker::new(
+            self.db.clone(),
+            self.keyring.clone(),
+            self.refresher.clone(),
+            options,
+        );
+        self
     }
 }
 
@@ -119,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(&format!("{connection}/default"), post(connections::make_default))
         .route(&format!("{connection}/disconnect"), post(connections::disconnect))
+        .route(&format!("{connection}/test"), post(connection_tests::test))
         .route(&format!("{tenant}/integrations"), get(activity::integrations))
         .route("/v1/oauth-apps", get(oauth_apps::list_apps))
         .route(

@@ -6,8 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    activity, connections, credentials, health, metrics, oauth, oauth_apps, providers, tenants,
-    views,
+    activity, connection_tests, connections, credentials, health, metrics, oauth, oauth_apps,
+    providers, tenants, views,
 };
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
@@ -39,7 +39,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         providers::list, providers::get, providers::upsert,
         connections::create, connections::list, connections::get, connections::update,
         credentials::replace_credentials, connections::make_default, connections::disconnect,
-        connections::delete, credentials::read_credentials,
+        connections::delete, credentials::read_credentials, connection_tests::test,
         activity::list, activity::integrations,
         oauth_apps::set_app, oauth_apps::list_apps, oauth_apps::get_app, oauth_apps::delete_app,
         oauth::create_session, oauth::get_session, oauth::open_link, oauth::callback,
@@ -52,7 +52,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         views::ProviderUpsertBody, views::Page<views::TenantView>, views::Page<views::ApiKeyView>, views::Page<views::ProviderView>,
         views::Page<views::ConnectionView>, views::Page<views::ActivityView>, views::Page<views::IntegrationView>, views::Page<oauth_apps::OAuthAppView>,
         tenants::CreateTenant, tenants::CreateTenantKey, tenants::CreateOperatorKey, connections::CreateConnection,
-        connections::UpdateConnection, connections::DisconnectedView, Credential, CredentialKind, ConnectionStatus,
+        connections::UpdateConnection, connections::DisconnectedView, connection_tests::ConnectionTestView, Credential, CredentialKind, ConnectionStatus,
         crate::models::connect_session::SessionStatus,
         HealthStatus, Role, Action, AuthMode, HealthCheck, crate::models::provider::ManagedBy,
         oauth_apps::SetOAuthApp, oauth_apps::OAuthAppView, oauth::CreateConnectSession,

@@ -151,6 +151,14 @@ const UNUSABLE: Answer = Answer {
     field: None,
     reason_code: Some("refresh_token_revoked"),
 };
+const NOT_TESTABLE: Answer = Answer {
+    status: 409,
+    description: "The connection cannot be tested (connection_not_testable), with reason_code disconnected, not_connected, no_health_check (its provider has none), no_credential or unsendable_credential",
+    code: "connection_not_testable",
+    detail: "the connection cannot be tested (disconnected)",
+    field: None,
+    reason_code: Some("disconnected"),
+};
 const PROVIDER_DOWN: Answer = Answer {
     status: 503,
     description: "The token expired and the provider could not renew it (provider_unavailable, with reason_code and Retry-After), or the database is unavailable (database_unavailable, with Retry-After)",
@@ -241,6 +249,8 @@ problems! {
     Duplicate = [DUPLICATE];
     /// 409 and 503: a credential that cannot be handed out.
     CredentialUnavailable = [UNUSABLE, PROVIDER_DOWN];
+    /// 409 for a connection that cannot be tested.
+    NotTestable = [NOT_TESTABLE];
     /// 400 for an OAuth callback whose state names no session.
     InvalidState = [INVALID_STATE, DATABASE_DOWN];
     /// 404 for a connect link that does not open.

@@ -293,14 +293,15 @@ pub struct Problem {
     /// `unknown_provider`, `not_found`, `duplicate_connection`, `payload_too_large`,
     /// `unsupported_media_type`, `method_not_allowed`, `unauthenticated`, `forbidden`,
     /// `oauth_app_missing`, `invalid_state`, `connection_needs_reauth`,
-    /// `connection_unusable`, `provider_unavailable`, `credential_unreadable`,
-    /// `internal_error`.
+    /// `connection_unusable`, `connection_not_testable`, `provider_unavailable`,
+    /// `credential_unreadable`, `internal_error`.
     pub code: String,
     /// The offending field, for validation errors.
     #[schema(required = false)]
     pub field: Option<String>,
     /// Why a connection cannot be used (`refresh_token_revoked`, …), with
-    /// `connection_needs_reauth`, `connection_unusable` and `provider_unavailable`.
+    /// `connection_needs_reauth`, `connection_unusable` and `provider_unavailable`; why
+    /// it cannot be tested, with `connection_not_testable`.
     #[schema(required = false)]
     pub reason_code: Option<String>,
     /// `duplicate_connection`: the caller's existing connection with that provider and

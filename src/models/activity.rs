@@ -50,6 +50,18 @@ pub enum Action {
     /// An API key of the tenant was revoked.
     #[sea_orm(string_value = "api_key_revoked")]
     ApiKeyRevoked,
+    /// A connection test asked for through the API found the credential working;
+    /// `details` has the health and the provider's HTTP status.
+    #[sea_orm(string_value = "test_succeeded")]
+    TestSucceeded,
+    /// A connection test found the credential rejected or the provider failing;
+    /// `details` has the health, reason code and HTTP status.
+    #[sea_orm(string_value = "test_failed")]
+    TestFailed,
+    /// A health check changed a connection's health (healthy to unhealthy or
+    /// degraded, or recovered); `details` has `from`, `to` and the reason code.
+    #[sea_orm(string_value = "health_changed")]
+    HealthChanged,
     /// An operation run was blocked at start or at claim; `details` has the run id,
     /// type and reason code.
     #[sea_orm(string_value = "operation_blocked")]
@@ -77,6 +89,9 @@ impl Action {
             "updated" => Action::Updated,
             "api_key_created" => Action::ApiKeyCreated,
             "api_key_revoked" => Action::ApiKeyRevoked,
+            "test_succeeded" => Action::TestSucceeded,
+            "test_failed" => Action::TestFailed,
+            "health_changed" => Action::HealthChanged,
             "operation_blocked" => Action::OperationBlocked,
             "operation_completed" => Action::OperationCompleted,
             "operation_cancelled" => Action::OperationCancelled,

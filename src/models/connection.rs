@@ -94,6 +94,12 @@ pub struct Model {
     pub refresh_retry_at: Option<DateTimeUtc>,
     /// Transient refresh failures in a row.
     pub refresh_failures: i32,
+    /// When the scheduled health check should next test it (`None`: at once).
+    pub health_check_due_at: Option<DateTimeUtc>,
+    /// Until when one process holds the right to health-check it.
+    pub health_lease_until: Option<DateTimeUtc>,
+    /// Which process holds the health-check lease (a random id per check).
+    pub health_lease_owner: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -71,4 +71,22 @@ pub struct HealthCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 100, maximum = 599)]
     pub expect_status: Option<u16>,
+    /// A JSON body sent with a POST check (a GraphQL query, for instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub body: Option<serde_json::Value>,
+    /// For providers that answer errors with 200: the top-level JSON boolean that is
+    /// `true` on success (Slack's `ok`). A 2xx answer without it set is not healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64, example = "ok")]
+    pub ok_field: Option<String>,
+    /// Where such an answer names its error (Slack's `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64, example = "error")]
+    pub error_field: Option<String>,
+    /// Error names in `error_field` that mean the credential is rejected (Slack's
+    /// `invalid_auth`, `token_revoked`, …); other errors leave it `degraded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 32)]
+    pub rejected_errors: Vec<String>,
 }

@@ -94,10 +94,57 @@ impl ProviderUpsert {
                     "must be an HTTP status code",
                 ));
             }
+            if check.body.is_some() && check.method != "POST" {
+                return Err(Error::invalid(
+                    "health_check.body",
+                    "is sent only with POST",
+                ));
+            }
+            for (field, value) in [
+                ("health_check.ok_field", &check.ok_field),
+                ("health_check.error_field", &check.error_field),
+            ] {
+                if let Some(value) = value {
+                    check_json_key(field, value)?;
+                }
+            }
+            if check.rejected_errors.len() > 32 {
+                return Err(Error::invalid(
+                    "health_check.rejected_errors",
+                    "must name at most 32 errors",
+                ));
+            }
+            for error in &check.rejected_errors {
+                check_json_key("health_check.rejected_errors", error)?;
+            }
+        }
+        if let Some(header) = self.metadata.get("api_key_header") {
+            let valid = header.as_str().is_some_and(|h| {
+                !h.is_empty()
+                    && h.len() <= 64
+                    && reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_ok()
+            });
+            if !valid {
+                return Err(Error::invalid(
+                    "metadata.api_key_header",
+                    "must be an HTTP header name of at most 64 characters",
+                ));
+            }
         }
         check_metadata("metadata", &self.metadata)?;
         check_repository_hosts(self.slug.as_str(), &self.metadata)
     }
+}
+
+/// A JSON key or error name of a health check: 1 to 64 printable ASCII characters.
+fn check_json_key(field: &'static str, value: &str) -> Result<()> {
+    if value.is_empty() || value.len() > 64 || !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            field,
+            "must be 1 to 64 printable ASCII characters",
+        ));
+    }
+    Ok(())
 }
 
 /// Provider endpoints must be HTTPS; plain HTTP is accepted only on the loopback

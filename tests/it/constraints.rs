@@ -40,6 +40,9 @@ fn raw_row(
         last_refreshed_at: Set(None),
         refresh_retry_at: Set(None),
         refresh_failures: Set(0),
+        health_check_due_at: Set(None),
+        health_lease_until: Set(None),
+        health_lease_owner: Set(None),
     }
 }
 

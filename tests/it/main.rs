@@ -12,6 +12,7 @@ mod constraints;
 mod credentials;
 mod defaults;
 mod harness;
+mod health;
 mod http_health;
 mod isolation;
 mod keys;

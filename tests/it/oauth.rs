@@ -19,21 +19,21 @@ use crate::support::{TestDb, secrets};
 
 use crate::support::CONNECTION_ACTIVITY;
 
-const PROVIDER: &str = "testidp";
+pub(crate) const PROVIDER: &str = "testidp";
 /// The provider's refresh margin: tokens with less left are renewed on read.
-const MARGIN: u64 = 30;
+pub(crate) const MARGIN: u64 = 30;
 
-struct Setup {
-    app: TestApp,
-    idp: Oidc,
-    tenant: String,
-    admin: String,
-    service: String,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) idp: Oidc,
+    pub(crate) tenant: String,
+    pub(crate) admin: String,
+    pub(crate) service: String,
 }
 
 /// A tenant with admin and service keys, the test IdP in the catalog, and its OAuth
 /// app, all set through the API.
-async fn setup(t: TestDb) -> Setup {
+pub(crate) async fn setup(t: TestDb) -> Setup {
     let idp = Oidc::start().await;
     let app = TestApp::new(t).await;
     let r = app
@@ -141,7 +141,7 @@ impl Setup {
     }
 
     /// Connects `user` and returns the new connection's id.
-    async fn connected(&self, user: &str) -> String {
+    pub(crate) async fn connected(&self, user: &str) -> String {
         let (_, back) = self.consent(user).await;
         assert!(back.starts_with(RETURN_URL), "{back}");
         let q = query(&back);
@@ -174,7 +174,7 @@ impl Setup {
             .to_owned()
     }
 
-    async fn connection(&self, connection: &str) -> Value {
+    pub(crate) async fn connection(&self, connection: &str) -> Value {
         let r = self
             .app
             .get(

@@ -139,6 +139,9 @@ async fn insert(
         last_refreshed_at: Set(input.token_expires_at.map(|_| now)),
         refresh_retry_at: Set(None),
         refresh_failures: Set(0),
+        health_check_due_at: Set(None),
+        health_lease_until: Set(None),
+        health_lease_owner: Set(None),
     };
     // A row with the same (tenant, provider, external id) makes the insert do nothing
     // instead of failing, so the transaction stays usable to name that row: the

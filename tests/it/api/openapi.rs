@@ -47,6 +47,10 @@ const OPERATIONS: &[(&str, &str)] = &[
         "post",
         "/v1/tenants/{tenant_id}/connections/{connection_id}/disconnect",
     ),
+    (
+        "post",
+        "/v1/tenants/{tenant_id}/connections/{connection_id}/test",
+    ),
     ("get", "/v1/tenants/{tenant_id}/integrations"),
     ("get", "/v1/tenants/{tenant_id}/activity"),
     ("get", "/v1/oauth-apps"),

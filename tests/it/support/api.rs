@@ -35,8 +35,13 @@ pub struct Response {
 
 impl TestApp {
     pub async fn new(t: TestDb) -> Self {
+        Self::with_state(t, |state| state).await
+    }
+
+    /// The router over the state `adjust` makes of the default one.
+    pub async fn with_state(t: TestDb, adjust: impl FnOnce(AppState) -> AppState) -> Self {
         let keyring = t.keyring().await;
-        let app = router(AppState::new(t.db.clone(), keyring));
+        let app = router(adjust(AppState::new(t.db.clone(), keyring)));
         let operator = api_keys::create(&t.db, None, Role::Operator, "test operator")
             .await
             .unwrap()

@@ -26,6 +26,9 @@ fn connection(status: ConnectionStatus, default: bool, scopes: &[&str]) -> conne
         last_refreshed_at: None,
         refresh_retry_at: None,
         refresh_failures: 0,
+        health_check_due_at: None,
+        health_lease_until: None,
+        health_lease_owner: None,
     }
 }
 
