@@ -16,6 +16,7 @@ mod m2025_12_10_090000_list_indexes;
 mod m2026_12_02_090000_applied_migrations;
 mod m2026_12_02_100000_provider_ownership;
 mod m2026_12_03_090000_operations;
+mod m2026_12_03_092000_operation_type_in_use;
 mod m2026_12_03_100000_health_checks;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2026_12_02_090000_applied_migrations::Migration),
             Box::new(m2026_12_02_100000_provider_ownership::Migration),
             Box::new(m2026_12_03_090000_operations::Migration),
+            Box::new(m2026_12_03_092000_operation_type_in_use::Migration),
             Box::new(m2026_12_03_100000_health_checks::Migration),
         ]
     }

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     activity, connection_tests, connections, credentials, health, metrics, oauth, oauth_apps,
-    providers, tenants, views,
+    operation_types, operations, providers, tenants, views,
 };
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
@@ -30,6 +30,8 @@ use crate::services::credentials::{Credential, CredentialKind};
         (name = "integrations", description = "The catalog as one tenant sees it"),
         (name = "activity", description = "The append-only activity log of a tenant"),
         (name = "oauth", description = "OAuth apps, connect sessions, and the end user's side of the flow"),
+        (name = "operation-types", description = "The registry of provider-backed operation types (operators write, any key reads)"),
+        (name = "operation-runs", description = "A tenant's operation runs: started through the gate, listed, cancelled"),
         (name = "operations", description = "Probes and metrics (no key)"),
     ),
     paths(
@@ -43,6 +45,8 @@ use crate::services::credentials::{Credential, CredentialKind};
         activity::list, activity::integrations,
         oauth_apps::set_app, oauth_apps::list_apps, oauth_apps::get_app, oauth_apps::delete_app,
         oauth::create_session, oauth::get_session, oauth::open_link, oauth::callback,
+        operation_types::put, operation_types::list, operation_types::get, operation_types::delete,
+        operations::start, operations::list, operations::get, operations::cancel,
         health::healthz, health::readyz, metrics::render,
     ),
     components(schemas(
@@ -63,6 +67,12 @@ use crate::services::credentials::{Credential, CredentialKind};
         super::schemas::SettableStatus,
         oauth::ConnectSessionView, oauth::CreatedConnectSessionView,
         crate::repositories::oauth_apps::OAuthAppSummary,
+        operation_types::PutOperationType, operations::StartOperation,
+        operations::views::OperationTypeView, operations::views::RunView,
+        operations::views::RunActorView, views::Page<operations::views::OperationTypeView>,
+        views::Page<operations::views::RunView>,
+        crate::models::operation_run::RunStatus, crate::models::operation_run::RunOutcome,
+        crate::models::operation_run::NextStep,
     )),
     modifiers(&BearerAuth),
 )]

@@ -13,6 +13,7 @@ pub mod credential_secrets;
 pub mod health_checks;
 pub mod key_usage;
 pub mod oauth_apps;
+pub mod operations;
 pub mod page;
 pub mod providers;
 pub mod refresh_leases;

@@ -17,6 +17,7 @@ mod http_health;
 mod isolation;
 mod keys;
 mod oauth;
+mod operations;
 mod pagination;
 mod providers;
 mod refresh_engine;

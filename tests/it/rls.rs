@@ -85,6 +85,15 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
     secrets::record(session.token.expose_secret());
     // An operation run, written by the owner: the policy is what this file tests.
     if t.owner.get_database_backend() == DbBackend::Postgres {
+        // Runs name a registered type (a foreign key).
+        t.owner
+            .execute_raw(stmt(
+                "INSERT INTO operation_types VALUES ('inventory.sync', 'stripe', '[]', 'inventory', \
+                 3, 60, true, now(), now()) ON CONFLICT DO NOTHING",
+                vec![],
+            ))
+            .await
+            .unwrap();
         t.owner
             .execute_raw(stmt(
                 "INSERT INTO operation_runs (id, tenant_id, operation_type, connection_id, status, \
