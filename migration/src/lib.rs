@@ -16,6 +16,7 @@ mod m2025_12_10_090000_list_indexes;
 mod m2026_12_02_090000_applied_migrations;
 mod m2026_12_02_100000_provider_ownership;
 mod m2026_12_03_090000_operations;
+mod m2026_12_03_091000_operation_workers;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
@@ -30,6 +31,10 @@ pub const TENANT_TABLES: [&str; 6] = [
 
 /// Operation-run statuses and outcomes, checked by the database.
 pub use m2026_12_03_090000_operations::{RUN_OUTCOMES, RUN_STATUSES};
+
+/// The rescuer's selection of stale runs on SQLite, beside the PostgreSQL function
+/// `connvault_stale_runs` it mirrors.
+pub use m2026_12_03_091000_operation_workers::STALE_RUNS_SQLITE;
 
 /// Connect-session statuses, checked by the database.
 pub use m2025_11_05_090000_oauth::SESSION_STATUSES;
@@ -57,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2026_12_02_090000_applied_migrations::Migration),
             Box::new(m2026_12_02_100000_provider_ownership::Migration),
             Box::new(m2026_12_03_090000_operations::Migration),
+            Box::new(m2026_12_03_091000_operation_workers::Migration),
         ]
     }
 }

@@ -217,6 +217,7 @@ impl From<Error> for ApiError {
                 e.retry_after = Some(retry_after_secs.unwrap_or(1));
                 e
             }
+            Error::ClaimLost => ApiError::new(StatusCode::CONFLICT, "claim_lost", err.to_string()),
             Error::InvalidState => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_state", err.to_string())
             }

@@ -22,6 +22,7 @@ pub mod request_id;
 mod schemas;
 mod tenants;
 pub mod views;
+pub mod worker;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -135,6 +136,10 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/{token}", get(oauth::open_link))
         .route("/oauth/callback/{provider}", get(oauth::callback))
         .route(&format!("{tenant}/activity"), get(activity::list))
+        .route("/v1/operations/claim", post(worker::claim))
+        .route("/v1/operations/{run_id}/heartbeat", post(worker::heartbeat))
+        .route("/v1/operations/{run_id}/complete", post(worker::complete))
+        .route("/v1/operations/{run_id}/credentials", get(worker::credentials))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     activity, connections, credentials, health, metrics, oauth, oauth_apps, providers, tenants,
-    views,
+    views, worker,
 };
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
@@ -31,6 +31,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         (name = "activity", description = "The append-only activity log of a tenant"),
         (name = "oauth", description = "OAuth apps, connect sessions, and the end user's side of the flow"),
         (name = "operations", description = "Probes and metrics (no key)"),
+        (name = "workers", description = "Worker keys: claim operation runs of every tenant, heartbeat and complete them, and read a claimed run's credential"),
     ),
     paths(
         tenants::create, tenants::list, tenants::get,
@@ -44,6 +45,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         oauth_apps::set_app, oauth_apps::list_apps, oauth_apps::get_app, oauth_apps::delete_app,
         oauth::create_session, oauth::get_session, oauth::open_link, oauth::callback,
         health::healthz, health::readyz, metrics::render,
+        worker::claim, worker::heartbeat, worker::complete, worker::credentials,
     ),
     components(schemas(
         views::TenantView, views::ApiKeyView, views::CreatedApiKeyView, views::ProviderView,
@@ -63,6 +65,11 @@ use crate::services::credentials::{Credential, CredentialKind};
         super::schemas::SettableStatus,
         oauth::ConnectSessionView, oauth::CreatedConnectSessionView,
         crate::repositories::oauth_apps::OAuthAppSummary,
+        worker::views::ClaimBody, worker::views::OperationTypeName, worker::views::ClaimedRunView,
+        worker::views::ClaimedView, worker::views::WorkerRunView,
+        crate::services::operations::Completion, crate::services::operations::FailureSummary,
+        crate::models::operation_run::RunStatus, crate::models::operation_run::RunOutcome,
+        crate::models::operation_run::NextStep,
     )),
     modifiers(&BearerAuth),
 )]

@@ -12,6 +12,7 @@ pub mod connections;
 pub mod credential_secrets;
 pub mod key_usage;
 pub mod oauth_apps;
+pub mod operations;
 pub mod page;
 pub mod providers;
 pub mod refresh_leases;

@@ -23,3 +23,4 @@ mod rls;
 mod startup;
 mod tenancy;
 mod tenants;
+mod workers;
