@@ -65,7 +65,7 @@ pub struct ClaimTokenHeader {
     /// The claim token the run was handed out with
     #[param(
         rename = "X-Claim-Token",
-        example = "cvr_example-claim-token-shown-once-0a1b2c3d4e5f"
+        example = "cvr_example-claim-token-0a1b2c3d"
     )]
     x_claim_token: String,
 }

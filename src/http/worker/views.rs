@@ -166,7 +166,7 @@ pub fn claimed() -> Value {
             attempt: 1,
             max_attempts: 3,
             heartbeat_timeout_seconds: 60,
-            claim_token: "cvr_example-claim-token-shown-once-0a1b2c3d4e5f".into(),
+            claim_token: "cvr_example-claim-token-0a1b2c3d".into(),
             started_at: Some(at("2025-12-01T09:30:05Z")),
             heartbeat_at: Some(at("2025-12-01T09:30:05Z")),
             created_at: at("2025-12-01T09:30:00Z"),

@@ -4,6 +4,7 @@
 //! again at claim, and who may call the worker endpoints.
 
 mod api;
+mod cli;
 mod claims;
 mod concurrency;
 mod credentials;
