@@ -93,6 +93,15 @@ pub enum Error {
     #[error("no OAuth app is configured for provider {0:?}")]
     OAuthAppMissing(String),
 
+    #[error("unknown operation type {0:?}")]
+    UnknownOperationType(String),
+
+    #[error("operation type {0:?} has runs: it cannot be deleted")]
+    OperationTypeInUse(String),
+
+    #[error("the operation run is already completed")]
+    OperationFinished,
+
     /// The database cannot be opened or reached: one line naming the file or the server
     /// (never a password).
     #[error("{0}")]
@@ -114,4 +123,12 @@ impl Error {
 /// Whether a database error is a unique-key violation (on either backend).
 pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Whether a database error is a foreign-key violation (on either backend).
+pub(crate) fn is_foreign_key_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    )
 }

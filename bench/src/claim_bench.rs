@@ -64,9 +64,14 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn run(args: &Args, owner: &DatabaseConnection, db: &DatabaseConnection) -> anyhow::Result<()> {
+async fn run(
+    args: &Args,
+    owner: &DatabaseConnection,
+    db: &DatabaseConnection,
+) -> anyhow::Result<()> {
     connvault::catalog::seed(owner, &connvault::catalog::Catalog::builtin()?).await?;
-    let keyring = Keyring::open(db.clone(), MasterKey::generate(), KeyringOptions::default()).await?;
+    let keyring =
+        Keyring::open(db.clone(), MasterKey::generate(), KeyringOptions::default()).await?;
     let now = chrono::Utc::now();
     operation_type::ActiveModel {
         operation_type: Set(TYPE.to_owned()),
@@ -83,14 +88,25 @@ async fn run(args: &Args, owner: &DatabaseConnection, db: &DatabaseConnection) -
     .await?;
     let mut conns = Vec::new();
     for i in 0..args.tenants {
-        let tenant = tenants::create(db, &format!("Tenant {i}")).await?.tenant_id();
-        let input = NewConnection::new(ProviderSlug::parse("stripe")?, ExternalId::parse("acct_bench")?);
+        let tenant = tenants::create(db, &format!("Tenant {i}"))
+            .await?
+            .tenant_id();
+        let input = NewConnection::new(
+            ProviderSlug::parse("stripe")?,
+            ExternalId::parse("acct_bench")?,
+        );
         let credential = Credential::ApiKey {
             api_key: SecretString::from(format!("sk_test_bench_{i:08}")),
         };
-        let (conn, _) =
-            connections::connect(db, &keyring, tenant, &Actor::system("bench"), input, Some(&credential))
-                .await?;
+        let (conn, _) = connections::connect(
+            db,
+            &keyring,
+            tenant,
+            &Actor::system("bench"),
+            input,
+            Some(&credential),
+        )
+        .await?;
         conns.push(conn);
     }
     let mut workers = Vec::new();
@@ -117,7 +133,11 @@ async fn run(args: &Args, owner: &DatabaseConnection, db: &DatabaseConnection) -
         anyhow::ensure!(seen == args.runs, "{seen} of {} runs handed out", args.runs);
         println!(
             "{:<22} {:>7.2} s  {:>8.0} runs/s  {:>7.0} claim calls/s",
-            if complete { "claim + complete" } else { "claim only" },
+            if complete {
+                "claim + complete"
+            } else {
+                "claim only"
+            },
             secs,
             seen as f64 / secs,
             claims as f64 / secs,
@@ -148,7 +168,9 @@ async fn enqueue(
                     connection_id: Set(Some(conn.id)),
                     status: Set(RunStatus::Queued),
                     outcome: Set(RunOutcome::Pending),
-                    context: Set(serde_json::json!({"provider": "stripe", "target_scope": {"n": i}})),
+                    context: Set(
+                        serde_json::json!({"provider": "stripe", "target_scope": {"n": i}}),
+                    ),
                     dedupe_key: Set(None),
                     summary_counts: Set(None),
                     failure_summary: Set(None),

@@ -17,6 +17,7 @@ mod m2026_12_02_090000_applied_migrations;
 mod m2026_12_02_100000_provider_ownership;
 mod m2026_12_03_090000_operations;
 mod m2026_12_03_091000_operation_workers;
+mod m2026_12_03_092000_operation_type_in_use;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2026_12_02_100000_provider_ownership::Migration),
             Box::new(m2026_12_03_090000_operations::Migration),
             Box::new(m2026_12_03_091000_operation_workers::Migration),
+            Box::new(m2026_12_03_092000_operation_type_in_use::Migration),
         ]
     }
 }

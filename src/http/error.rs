@@ -227,6 +227,20 @@ impl From<Error> for ApiError {
                 err.to_string(),
             )
             .field("provider"),
+            Error::UnknownOperationType(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_operation_type",
+                err.to_string(),
+            )
+            .field("type"),
+            Error::OperationTypeInUse(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "operation_type_in_use",
+                err.to_string(),
+            ),
+            Error::OperationFinished => {
+                ApiError::new(StatusCode::CONFLICT, "operation_finished", err.to_string())
+            }
             Error::DatabaseUnavailable(_) => ApiError::database_unavailable(&err),
             Error::Database(db) if crate::db::is_unavailable(db) => {
                 ApiError::database_unavailable(&err)

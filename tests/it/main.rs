@@ -16,6 +16,7 @@ mod http_health;
 mod isolation;
 mod keys;
 mod oauth;
+mod operations;
 mod pagination;
 mod providers;
 mod refresh_engine;

@@ -63,10 +63,7 @@ pub struct RunPath {
 #[allow(dead_code)]
 pub struct ClaimTokenHeader {
     /// The claim token the run was handed out with
-    #[param(
-        rename = "X-Claim-Token",
-        example = "cvr_example-claim-token-0a1b2c3d"
-    )]
+    #[param(rename = "X-Claim-Token", example = "cvr_example-claim-token-0a1b2c3d")]
     x_claim_token: String,
 }
 

@@ -261,7 +261,8 @@ pub async fn complete(
     Ok(done)
 }
 
-/// Appends `action` about `run` to its tenant's activity log, in `db`'s transaction.
+/// Appends `action` about `run` to its tenant's activity log, in `db`'s transaction
+/// (a claim's or the rescuer's spans tenants, so not a `TenantTxn`).
 pub(crate) async fn record<C: crate::tenancy::TenantScope>(
     db: &C,
     tenant: TenantId,
@@ -270,15 +271,14 @@ pub(crate) async fn record<C: crate::tenancy::TenantScope>(
     action: Action,
 ) -> Result<()> {
     let provider = run.context.get("provider").and_then(|p| p.as_str());
-    let mut details = json!({
+    // The shape of `activity::record_run`'s entries, and the attempt.
+    let details = json!({
         "run_id": run.id,
-        "operation_type": run.operation_type,
+        "type": run.operation_type,
         "outcome": run.outcome,
+        "reason_code": run.reason_code,
         "attempt": run.attempt,
     });
-    if let Some(reason) = &run.reason_code {
-        details["reason_code"] = json!(reason);
-    }
     let entry = Entry {
         connection_id: run.connection_id,
         provider_slug: provider,

@@ -3,9 +3,9 @@
 //! worker went silent, credential access only while a claim holds, the gate checked
 //! again at claim, and who may call the worker endpoints.
 
-mod api;
-mod cli;
+pub(crate) mod api;
 mod claims;
+mod cli;
 mod concurrency;
 mod credentials;
 mod rescue;
@@ -13,16 +13,15 @@ mod roles;
 
 use connvault::crypto::Keyring;
 use connvault::models::api_key::Role;
-use connvault::models::operation_run::{self, RunOutcome, RunStatus};
-use connvault::models::{ExternalId, ProviderSlug, TenantId, connection, operation_type};
+use connvault::models::operation_run::{self, RunStatus};
+use connvault::models::{ExternalId, ProviderSlug, TenantId, connection};
 use connvault::repositories::activity::Actor;
 use connvault::repositories::api_keys;
 use connvault::repositories::connections::NewConnection;
 use connvault::services::connections::connect;
 use connvault::services::credentials::Credential;
-use connvault::services::operations::{Claimed, Worker};
-use connvault::tenancy::TenantTxn;
-use sea_orm::{ActiveModelTrait, Set};
+use connvault::services::operations::types::{self, OperationTypeSpec};
+use connvault::services::operations::{Claimed, StartRequest, Worker, start};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 use uuid::Uuid;
@@ -36,23 +35,19 @@ pub fn public_url() -> Url {
     Url::parse("https://connvault.example.com").unwrap()
 }
 
-/// Registers an operation type on `provider` (an operator's doing).
+/// Registers an operation type on `provider`, as an operator does.
 pub async fn register_type(t: &TestDb, name: &str, provider: &str, attempts: i32, timeout: i32) {
-    let now = chrono::Utc::now();
-    operation_type::ActiveModel {
-        operation_type: Set(name.to_owned()),
-        provider_slug: Set(provider.to_owned()),
-        required_scopes: Set(Default::default()),
-        module: Set("inventory".to_owned()),
-        max_attempts: Set(attempts),
-        heartbeat_timeout_seconds: Set(timeout),
-        dedupe: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&t.db)
-    .await
-    .expect("register the operation type");
+    let spec = OperationTypeSpec {
+        provider: provider.to_owned(),
+        required_scopes: Vec::new(),
+        module: "inventory".to_owned(),
+        max_attempts: attempts,
+        heartbeat_timeout_seconds: timeout,
+        dedupe: false,
+    };
+    types::put(&t.db, name, spec)
+        .await
+        .expect("register the operation type");
 }
 
 /// An active Stripe connection of `tenant` holding the API key `secret`.
@@ -89,62 +84,39 @@ pub async fn enqueue(t: &TestDb, conn: &connection::Model, op_type: &str) -> Uui
     enqueue_many(t, conn, op_type, 1).await[0]
 }
 
-/// `n` queued runs of `type` on `conn`, oldest first.
+/// `n` queued runs of `type` on `conn`, oldest first, started as a product backend
+/// starts them (`services::operations::start`).
 pub async fn enqueue_many(
     t: &TestDb,
     conn: &connection::Model,
     op_type: &str,
     n: usize,
 ) -> Vec<Uuid> {
-    let tenant = conn.tenant();
-    let row = connvault::repositories::operations::claims::operation_type(&t.db, op_type)
-        .await
-        .unwrap()
-        .expect("a registered type");
-    let txn = TenantTxn::begin_write(&t.db, tenant).await.unwrap();
     let mut ids = Vec::with_capacity(n);
-    let start = chrono::Utc::now();
     for i in 0..n {
-        let id = Uuid::new_v4();
-        let at = start + chrono::TimeDelta::microseconds(i as i64);
-        operation_run::ActiveModel {
-            id: Set(id),
-            tenant_id: Set(tenant.as_uuid()),
-            operation_type: Set(op_type.to_owned()),
-            connection_id: Set(Some(conn.id)),
-            status: Set(RunStatus::Queued),
-            outcome: Set(RunOutcome::Pending),
-            context: Set(serde_json::json!({
-                "provider": conn.provider_slug,
-                "connection_id": conn.id,
-                "target_scope": {"account": i},
-                "module": "inventory",
-                "params": {}
-            })),
-            dedupe_key: Set(None),
-            summary_counts: Set(None),
-            failure_summary: Set(None),
-            reason_code: Set(None),
-            next_steps: Set(None),
-            attempt: Set(0),
-            max_attempts: Set(row.max_attempts),
-            heartbeat_timeout_seconds: Set(row.heartbeat_timeout_seconds),
-            claim_token_hash: Set(None),
-            claimed_by: Set(None),
-            actor_key_id: Set(None),
-            actor_name: Set("test".to_owned()),
-            started_at: Set(None),
-            completed_at: Set(None),
-            heartbeat_at: Set(None),
-            created_at: Set(at),
-            updated_at: Set(at),
-        }
-        .insert(&txn)
+        let request = StartRequest {
+            operation_type: op_type.to_owned(),
+            connection_id: Some(conn.id),
+            target_scope: Some(serde_json::json!({"account": i})),
+            params: None,
+        };
+        let started = start(
+            &t.db,
+            &public_url(),
+            conn.tenant(),
+            &Actor::system("backend"),
+            request,
+        )
         .await
-        .expect("enqueue");
-        ids.push(id);
+        .expect("start");
+        assert_eq!(
+            started.run.status,
+            RunStatus::Queued,
+            "{:?}",
+            started.run.reason_code
+        );
+        ids.push(started.run.id);
     }
-    txn.commit().await.unwrap();
     ids
 }
 

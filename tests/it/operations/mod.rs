@@ -1,0 +1,4 @@
+//! Provider-backed operations: the type registry, starting runs through the gate
+//! (every reason code), dedupe under concurrency, cancel, lists, roles.
+
+mod library;
