@@ -13,16 +13,16 @@ use std::time::Instant;
 use clap::Parser;
 use connvault::crypto::{Keyring, KeyringOptions, MasterKey};
 use connvault::models::api_key::Role;
-use connvault::models::operation_run::{self, RunOutcome, RunStatus};
-use connvault::models::{ExternalId, ProviderSlug, operation_type};
+use connvault::models::operation_run::{RunOutcome, RunStatus};
+use connvault::models::{ExternalId, ProviderSlug};
 use connvault::repositories::activity::Actor;
 use connvault::repositories::connections::NewConnection;
 use connvault::repositories::{api_keys, tenants};
 use connvault::services::connections;
 use connvault::services::credentials::Credential;
-use connvault::services::operations::{self, Completion, Worker};
-use connvault::tenancy::TenantTxn;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use connvault::services::operations::types::{self, OperationTypeSpec};
+use connvault::services::operations::{self, Completion, StartRequest, Worker};
+use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Parser)]
@@ -38,7 +38,7 @@ struct Args {
     #[arg(long)]
     sqlite: bool,
     /// Queued runs per phase.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 5_000)]
     runs: usize,
     /// Tenants the runs are spread over.
     #[arg(long, default_value_t = 50)]
@@ -72,20 +72,15 @@ async fn run(
     connvault::catalog::seed(owner, &connvault::catalog::Catalog::builtin()?).await?;
     let keyring =
         Keyring::open(db.clone(), MasterKey::generate(), KeyringOptions::default()).await?;
-    let now = chrono::Utc::now();
-    operation_type::ActiveModel {
-        operation_type: Set(TYPE.to_owned()),
-        provider_slug: Set("stripe".to_owned()),
-        required_scopes: Set(Default::default()),
-        module: Set("inventory".to_owned()),
-        max_attempts: Set(3),
-        heartbeat_timeout_seconds: Set(300),
-        dedupe: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await?;
+    let spec = OperationTypeSpec {
+        provider: "stripe".to_owned(),
+        required_scopes: Vec::new(),
+        module: "inventory".to_owned(),
+        max_attempts: 3,
+        heartbeat_timeout_seconds: 300,
+        dedupe: false,
+    };
+    types::put(db, TYPE, spec).await?;
     let mut conns = Vec::new();
     for i in 0..args.tenants {
         let tenant = tenants::create(db, &format!("Tenant {i}"))
@@ -146,53 +141,28 @@ async fn run(
     Ok(())
 }
 
-/// `total` queued runs, spread evenly over the connections' tenants.
+/// `total` queued runs, spread evenly over the connections' tenants, started as a
+/// product backend starts them (`services::operations::start`, gate included).
 async fn enqueue(
     db: &DatabaseConnection,
     conns: &[connvault::models::connection::Model],
     total: usize,
 ) -> anyhow::Result<()> {
-    let per = total.div_ceil(conns.len());
-    let mut left = total;
-    for conn in conns {
-        let n = per.min(left);
-        left -= n;
-        let txn = TenantTxn::begin_write(db, conn.tenant()).await?;
-        for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-            let rows = chunk.iter().map(|i| {
-                let at = chrono::Utc::now();
-                operation_run::ActiveModel {
-                    id: Set(uuid::Uuid::new_v4()),
-                    tenant_id: Set(conn.tenant_id),
-                    operation_type: Set(TYPE.to_owned()),
-                    connection_id: Set(Some(conn.id)),
-                    status: Set(RunStatus::Queued),
-                    outcome: Set(RunOutcome::Pending),
-                    context: Set(
-                        serde_json::json!({"provider": "stripe", "target_scope": {"n": i}}),
-                    ),
-                    dedupe_key: Set(None),
-                    summary_counts: Set(None),
-                    failure_summary: Set(None),
-                    reason_code: Set(None),
-                    next_steps: Set(None),
-                    attempt: Set(0),
-                    max_attempts: Set(3),
-                    heartbeat_timeout_seconds: Set(300),
-                    claim_token_hash: Set(None),
-                    claimed_by: Set(None),
-                    actor_key_id: Set(None),
-                    actor_name: Set("bench".to_owned()),
-                    started_at: Set(None),
-                    completed_at: Set(None),
-                    heartbeat_at: Set(None),
-                    created_at: Set(at),
-                    updated_at: Set(at),
-                }
-            });
-            operation_run::Entity::insert_many(rows).exec(&txn).await?;
-        }
-        txn.commit().await?;
+    let url = url::Url::parse("https://connvault.example.com")?;
+    let actor = Actor::system("bench");
+    for i in 0..total {
+        let conn = &conns[i % conns.len()];
+        let request = StartRequest {
+            operation_type: TYPE.to_owned(),
+            connection_id: Some(conn.id),
+            target_scope: Some(serde_json::json!({ "n": i })),
+            params: None,
+        };
+        let started = operations::start(db, &url, conn.tenant(), &actor, request).await?;
+        anyhow::ensure!(
+            started.run.status == RunStatus::Queued,
+            "a run was not queued"
+        );
     }
     Ok(())
 }
@@ -207,7 +177,8 @@ async fn drain(
 ) -> anyhow::Result<(usize, usize)> {
     let seen: Arc<Mutex<HashSet<uuid::Uuid>>> = Default::default();
     let mut tasks = tokio::task::JoinSet::new();
-    for w in workers.iter().cloned() {
+    for w in workers {
+        let w = w.clone();
         let (db, seen) = (db.clone(), seen.clone());
         tasks.spawn(async move {
             let url = url::Url::parse("https://connvault.example.com").expect("url");
