@@ -8,6 +8,7 @@ mod claims;
 mod cli;
 mod concurrency;
 mod credentials;
+mod policies;
 mod rescue;
 mod roles;
 
