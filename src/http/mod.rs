@@ -14,6 +14,8 @@ pub mod metrics;
 pub mod oauth;
 mod oauth_apps;
 pub mod openapi;
+mod operation_types;
+mod operations;
 mod paging;
 mod paths;
 pub mod problems;
@@ -136,6 +138,22 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/{token}", get(oauth::open_link))
         .route("/oauth/callback/{provider}", get(oauth::callback))
         .route(&format!("{tenant}/activity"), get(activity::list))
+        .route("/v1/operation-types", get(operation_types::list))
+        .route(
+            "/v1/operation-types/{type}",
+            get(operation_types::get)
+                .put(operation_types::put)
+                .delete(operation_types::delete),
+        )
+        .route(
+            &format!("{tenant}/operations"),
+            post(operations::start).get(operations::list),
+        )
+        .route(&format!("{tenant}/operations/{{run_id}}"), get(operations::get))
+        .route(
+            &format!("{tenant}/operations/{{run_id}}/cancel"),
+            post(operations::cancel),
+        )
         .route("/v1/operations/claim", post(worker::claim))
         .route("/v1/operations/{run_id}/heartbeat", post(worker::heartbeat))
         .route("/v1/operations/{run_id}/complete", post(worker::complete))

@@ -6,8 +6,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    activity, connections, credentials, health, metrics, oauth, oauth_apps, providers, tenants,
-    views, worker,
+    activity, connections, credentials, health, metrics, oauth, oauth_apps, operation_types,
+    operations, providers, tenants, views, worker,
 };
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
@@ -30,6 +30,8 @@ use crate::services::credentials::{Credential, CredentialKind};
         (name = "integrations", description = "The catalog as one tenant sees it"),
         (name = "activity", description = "The append-only activity log of a tenant"),
         (name = "oauth", description = "OAuth apps, connect sessions, and the end user's side of the flow"),
+        (name = "operation-types", description = "The registry of provider-backed operation types (operators write, any key reads)"),
+        (name = "operation-runs", description = "A tenant's operation runs: started through the gate, listed, cancelled"),
         (name = "operations", description = "Probes and metrics (no key)"),
         (name = "workers", description = "Worker keys: claim operation runs of every tenant, heartbeat and complete them, and read a claimed run's credential"),
     ),
@@ -44,6 +46,8 @@ use crate::services::credentials::{Credential, CredentialKind};
         activity::list, activity::integrations,
         oauth_apps::set_app, oauth_apps::list_apps, oauth_apps::get_app, oauth_apps::delete_app,
         oauth::create_session, oauth::get_session, oauth::open_link, oauth::callback,
+        operation_types::put, operation_types::list, operation_types::get, operation_types::delete,
+        operations::start, operations::list, operations::get, operations::cancel,
         health::healthz, health::readyz, metrics::render,
         worker::claim, worker::heartbeat, worker::complete, worker::credentials,
     ),
@@ -65,6 +69,10 @@ use crate::services::credentials::{Credential, CredentialKind};
         super::schemas::SettableStatus,
         oauth::ConnectSessionView, oauth::CreatedConnectSessionView,
         crate::repositories::oauth_apps::OAuthAppSummary,
+        operation_types::PutOperationType, operations::StartOperation,
+        operations::views::OperationTypeView, operations::views::RunView,
+        operations::views::RunActorView, views::Page<operations::views::OperationTypeView>,
+        views::Page<operations::views::RunView>,
         worker::views::ClaimBody, worker::views::OperationTypeName, worker::views::ClaimedRunView,
         worker::views::ClaimedView, worker::views::WorkerRunView,
         crate::services::operations::Completion, crate::services::operations::FailureSummary,

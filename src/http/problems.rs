@@ -183,6 +183,30 @@ const UNKNOWN_LINK: Answer = Answer {
     field: None,
     reason_code: None,
 };
+const INVALID_START: Answer = Answer {
+    status: 422,
+    description: "Refused: unknown_operation_type (the type is not in the registry), or validation_failed, unknown_field, with the field",
+    code: "unknown_operation_type",
+    detail: "unknown operation type \"inventory.sync\"",
+    field: Some("type"),
+    reason_code: None,
+};
+const TYPE_IN_USE: Answer = Answer {
+    status: 409,
+    description: "Runs of this type exist (operation_type_in_use)",
+    code: "operation_type_in_use",
+    detail: "operation type \"inventory.sync\" has runs: it cannot be deleted",
+    field: None,
+    reason_code: None,
+};
+const RUN_FINISHED: Answer = Answer {
+    status: 409,
+    description: "The run is already completed (operation_finished)",
+    code: "operation_finished",
+    detail: "the operation run is already completed",
+    field: None,
+    reason_code: None,
+};
 
 macro_rules! problems {
     ($($(#[$doc:meta])* $name:ident = [$($response:expr),+ $(,)?];)+) => {
@@ -243,6 +267,21 @@ problems! {
     CredentialUnavailable = [UNUSABLE, PROVIDER_DOWN];
     /// 400 for an OAuth callback whose state names no session.
     InvalidState = [INVALID_STATE, DATABASE_DOWN];
+    /// [`WriteProblems`], with the 422 of a start (`unknown_operation_type`).
+    StartProblems = [
+        MALFORMED,
+        UNAUTHENTICATED,
+        ROLE_NOT_ALLOWED,
+        UNKNOWN_RESOURCE,
+        TOO_LARGE,
+        NOT_JSON,
+        INVALID_START,
+        DATABASE_DOWN,
+    ];
+    /// 409 for an operation type that has runs.
+    TypeInUse = [TYPE_IN_USE];
+    /// 409 for a run that is already completed.
+    RunFinished = [RUN_FINISHED];
     /// 404 for a connect link that does not open.
     UnknownLink = [UNKNOWN_LINK, DATABASE_DOWN];
 }

@@ -85,13 +85,11 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
     secrets::record(session.token.expose_secret());
     // An operation run, written by the owner: the policy is what this file tests.
     if t.owner.get_database_backend() == DbBackend::Postgres {
-        // Its type first: a run's type must be registered.
+        // Runs name a registered type (a foreign key).
         t.owner
             .execute_raw(stmt(
-                "INSERT INTO operation_types (operation_type, provider_slug, required_scopes, \
-             module, max_attempts, heartbeat_timeout_seconds, dedupe, created_at, updated_at) \
-             VALUES ('inventory.sync', 'stripe', '[]', 'inventory', 3, 60, false, now(), now()) \
-             ON CONFLICT DO NOTHING",
+                "INSERT INTO operation_types VALUES ('inventory.sync', 'stripe', '[]', 'inventory', \
+                 3, 60, true, now(), now()) ON CONFLICT DO NOTHING",
                 vec![],
             ))
             .await

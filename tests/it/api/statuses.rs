@@ -167,6 +167,21 @@ async fn every_request_example_is_accepted_and_every_answer_is_documented(t: Tes
         &op,
     )
     .await;
+    walk(
+        "put",
+        "/v1/operation-types/{type}",
+        "/v1/operation-types/inventory.sync".into(),
+        &op,
+    )
+    .await;
+    let starter = app.key(&tenant, "service").await;
+    walk(
+        "post",
+        "/v1/tenants/{tenant_id}/operations",
+        format!("{base}/operations"),
+        &starter,
+    )
+    .await;
     let session = walk(
         "post",
         "/v1/tenants/{tenant_id}/connect-sessions",
