@@ -117,6 +117,16 @@ async fn only_worker_keys_may_call_the_worker_endpoints(t: TestDb) {
         (Method::GET, format!("{connection}/credentials")),
         (Method::POST, format!("{connection}/disconnect")),
         (Method::GET, format!("/v1/tenants/{tenant}/activity")),
+        (Method::GET, "/v1/operation-types".to_owned()),
+        (Method::GET, format!("/v1/tenants/{tenant}/operations")),
+        (
+            Method::GET,
+            format!("/v1/tenants/{tenant}/operations/{run}"),
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenants/{tenant}/operations/{run}/cancel"),
+        ),
     ] {
         let r = app.call(method.clone(), &path, Some(&worker), None).await;
         r.problem(StatusCode::FORBIDDEN, "forbidden");
