@@ -48,3 +48,24 @@ pub fn api_key_changed(
         role = role.as_str(),
     );
 }
+
+/// A worker's read of a claimed run's credential: who asked (worker key), for which
+/// run, the tenant and connection when the claim held, and how it ended.
+pub fn claimed_credential_read(
+    request_id: Option<&str>,
+    key_id: Uuid,
+    run_id: Uuid,
+    target: Option<(TenantId, ConnectionId)>,
+    result: &str,
+) {
+    tracing::info!(
+        target: TARGET,
+        event = "claimed_credential_read",
+        request_id = request_id.unwrap_or(""),
+        key_id = %key_id,
+        run_id = %run_id,
+        tenant_id = %target.map(|(t, _)| t.to_string()).unwrap_or_default(),
+        connection_id = %target.map(|(_, c)| c.to_string()).unwrap_or_default(),
+        result,
+    );
+}

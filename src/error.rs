@@ -89,6 +89,13 @@ pub enum Error {
         retry_after_secs: Option<u64>,
     },
 
+    /// The claim token presented does not hold the run (any more): wrong, or replaced
+    /// by a later claim after the run was taken back, or the run has completed.
+    #[error(
+        "this claim token does not hold the run: the run was taken back, completed, or never claimed with it"
+    )]
+    ClaimLost,
+
     #[error("no OAuth app is configured for provider {0:?}")]
     OAuthAppMissing(String),
 

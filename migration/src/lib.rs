@@ -16,6 +16,7 @@ mod m2025_12_10_090000_list_indexes;
 mod m2026_12_02_090000_applied_migrations;
 mod m2026_12_02_100000_provider_ownership;
 mod m2026_12_03_090000_operations;
+mod m2026_12_03_091000_operation_workers;
 mod m2026_12_03_092000_operation_type_in_use;
 mod m2026_12_03_100000_health_checks;
 
@@ -32,6 +33,10 @@ pub const TENANT_TABLES: [&str; 6] = [
 
 /// Operation-run statuses and outcomes, checked by the database.
 pub use m2026_12_03_090000_operations::{RUN_OUTCOMES, RUN_STATUSES};
+
+/// The rescuer's selection of stale runs on SQLite, beside the PostgreSQL function
+/// `connvault_stale_runs` it mirrors.
+pub use m2026_12_03_091000_operation_workers::STALE_RUNS_SQLITE;
 
 /// Connect-session statuses, checked by the database.
 pub use m2025_11_05_090000_oauth::SESSION_STATUSES;
@@ -65,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2026_12_02_090000_applied_migrations::Migration),
             Box::new(m2026_12_02_100000_provider_ownership::Migration),
             Box::new(m2026_12_03_090000_operations::Migration),
+            Box::new(m2026_12_03_091000_operation_workers::Migration),
             Box::new(m2026_12_03_092000_operation_type_in_use::Migration),
             Box::new(m2026_12_03_100000_health_checks::Migration),
         ]

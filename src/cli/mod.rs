@@ -84,19 +84,23 @@ pub enum TenantAction {
 pub enum ApiKeyAction {
     /// Create a key and print its secret (only now; only a hash is stored).
     Create {
-        /// The key's tenant; omit with --operator.
+        /// The key's tenant; omit with --operator or --worker.
         #[arg(
             long,
-            required_unless_present = "operator",
-            conflicts_with = "operator"
+            required_unless_present_any = ["operator", "worker"],
+            conflicts_with_all = ["operator", "worker"]
         )]
         tenant: Option<String>,
         /// admin, service or viewer (tenant keys).
         #[arg(long, default_value = "viewer")]
         role: String,
         /// Make an operator key (all tenants).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "worker")]
         operator: bool,
+        /// Make a worker key (all tenants, but only the worker endpoints: claim
+        /// operation runs, heartbeat, complete, read a claimed run's credential).
+        #[arg(long)]
+        worker: bool,
         #[arg(long)]
         name: String,
     },
@@ -139,14 +143,17 @@ pub async fn run() -> anyhow::Result<()> {
                     tenant,
                     role,
                     operator,
+                    worker,
                     name,
                 } => {
                     let (tenant, role) = if operator {
                         (None, Role::Operator)
+                    } else if worker {
+                        (None, Role::Worker)
                     } else {
                         let tenant = TenantId::parse(tenant.as_deref().unwrap_or_default())?;
                         let role = Role::parse(&role)
-                            .filter(|r| *r != Role::Operator)
+                            .filter(|r| !r.is_deployment_wide())
                             .ok_or_else(|| {
                                 anyhow::anyhow!("--role must be admin, service or viewer")
                             })?;

@@ -13,7 +13,7 @@ use crate::crypto::Keyring;
 use crate::db;
 use crate::http::{self, AppState};
 use crate::jobs::Jobs;
-use crate::services::connect;
+use crate::services::{connect, operations};
 
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
@@ -64,8 +64,9 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The periodic tasks: background token renewal and scheduled health checks (each
-/// unless its interval is 0), and the expiry of connect sessions left unfinished, which
-/// erases their PKCE verifiers.
+/// unless its interval is 0), the expiry of connect sessions left unfinished, which
+/// erases their PKCE verifiers, and the rescue of operation runs whose worker stopped
+/// heartbeating.
 fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs) -> Jobs {
     let mut jobs = Jobs::new();
     if args.refresh_interval_secs > 0 {
@@ -82,6 +83,11 @@ fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs) -> Jobs {
             async move { health.logged_pass().await }
         });
     }
+    let rescuer = db.clone();
+    jobs = jobs.every("rescue_operations", RESCUE_INTERVAL, move || {
+        let db = rescuer.clone();
+        async move { operations::rescue::logged_pass(&db).await }
+    });
     let db = db.clone();
     jobs.every(
         "expire_connect_sessions",
@@ -101,6 +107,10 @@ fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs) -> Jobs {
 
 /// How often unfinished connect sessions past their expiry are failed.
 const SESSION_EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How often running operation runs are checked for a stale heartbeat (the shortest
+/// heartbeat timeout a type may have is 5 s).
+const RESCUE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
 /// this is called, not when it is first polled, so a signal that arrives while the

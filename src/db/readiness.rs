@@ -9,14 +9,17 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 pub const SERVICE_FUNCTIONS: &[&str] = &[
     "connvault_applied_migrations",
     "connvault_authenticate",
+    "connvault_claim_queued",
     "connvault_connections_by_health",
     "connvault_current_tenant",
     "connvault_due_health_checks",
     "connvault_due_refreshes",
     "connvault_expire_connect_sessions",
+    "connvault_find_claim",
     "connvault_key_usage",
     "connvault_read_credentials",
     "connvault_reencrypt_rows",
+    "connvault_stale_runs",
 ];
 
 /// Why the database cannot serve although it answers, or `Ok`.

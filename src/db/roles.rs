@@ -275,7 +275,14 @@ pub async fn self_check<C: ConnectionTrait>(db: &C) -> Result<()> {
                  WHERE p.schemaname = current_schema() AND p.tablename = t.name \
                  AND p.permissive = 'PERMISSIVE' AND p.policyname <> 'tenant_isolation' \
                  AND NOT (p.tablename = 'api_keys' AND p.policyname = 'api_key_lookup' \
-                          AND p.cmd = 'SELECT' AND p.qual LIKE '%connvault.api_key_hash%')), '') \
+                          AND p.cmd = 'SELECT' AND p.qual LIKE '%connvault.api_key_hash%') \
+                 AND NOT (p.tablename = 'operation_runs' AND p.policyname = 'operation_queue' \
+                          AND p.cmd = 'SELECT' AND p.qual LIKE '%connvault.operation_queue%') \
+                 AND NOT (p.tablename = 'operation_runs' AND p.policyname = 'operation_queue_lock' \
+                          AND p.cmd = 'UPDATE' AND p.qual LIKE '%connvault.operation_queue%' \
+                          AND p.with_check = 'false') \
+                 AND NOT (p.tablename = 'operation_runs' AND p.policyname = 'operation_claim_lookup' \
+                          AND p.cmd = 'SELECT' AND p.qual LIKE '%connvault.claim_token_hash%')), '') \
                  AS other_policies, \
                c.oid IS NOT NULL AND has_table_privilege(current_user, c.oid, 'TRUNCATE') \
                  AS can_truncate \

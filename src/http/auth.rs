@@ -1,5 +1,7 @@
 //! `Authorization: Bearer <key>` → the calling key and what it may do. A tenant key
 //! used on another tenant's path gets the same 404 as a tenant that does not exist.
+//! A worker key is refused by [`Principal`] (every endpoint but the worker's) and is
+//! the only key [`WorkerKey`] accepts.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -12,6 +14,7 @@ use crate::models::TenantId;
 use crate::models::api_key::Role;
 use crate::repositories::activity::Actor;
 use crate::repositories::{api_keys, tenants};
+use crate::services::operations::worker::Worker;
 
 /// The authenticated caller.
 #[derive(Clone, Debug)]
@@ -39,21 +42,50 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthenticated("send an API key as Authorization: Bearer <key>")
-        })?;
-        let token = header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
-            ApiError::unauthenticated("the Authorization header must be Bearer <key>")
-        })?;
-        let key = api_keys::authenticate(&state.db, token)
-            .await?
-            .ok_or_else(|| ApiError::unauthenticated("unknown or revoked API key"))?;
+        let key = authenticate(parts, state).await?;
+        if key.role == Role::Worker {
+            return Err(ApiError::forbidden(
+                "a worker key may only claim, heartbeat and complete operation runs",
+            ));
+        }
         Ok(Principal {
             key_id: key.id,
             name: key.name,
             role: key.role,
             tenant: key.tenant_id,
         })
+    }
+}
+
+/// The live key of the request's `Authorization: Bearer` header.
+async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<api_keys::KeyIdentity> {
+    let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthenticated("send an API key as Authorization: Bearer <key>")
+    })?;
+    let token = header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+        ApiError::unauthenticated("the Authorization header must be Bearer <key>")
+    })?;
+    api_keys::authenticate(&state.db, token)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("unknown or revoked API key"))
+}
+
+/// The caller of a worker endpoint: a worker key, and no other.
+#[derive(Clone, Debug)]
+pub struct WorkerKey(pub Worker);
+
+impl FromRequestParts<AppState> for WorkerKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let key = authenticate(parts, state).await?;
+        if key.role != Role::Worker {
+            return Err(ApiError::forbidden("this needs a worker key"));
+        }
+        Ok(WorkerKey(Worker {
+            key_id: key.id,
+            name: key.name,
+        }))
     }
 }
 

@@ -226,6 +226,7 @@ impl From<Error> for ApiError {
                 e.reason_code = Some((*reason).to_owned());
                 e
             }
+            Error::ClaimLost => ApiError::new(StatusCode::CONFLICT, "claim_lost", err.to_string()),
             Error::InvalidState => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_state", err.to_string())
             }

@@ -25,6 +25,7 @@ pub mod request_id;
 mod schemas;
 mod tenants;
 pub mod views;
+pub mod worker;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -178,6 +179,10 @@ pub fn router(state: AppState) -> Router {
             &format!("{tenant}/operations/{{run_id}}/cancel"),
             post(operations::cancel),
         )
+        .route("/v1/operations/claim", post(worker::claim))
+        .route("/v1/operations/{run_id}/heartbeat", post(worker::heartbeat))
+        .route("/v1/operations/{run_id}/complete", post(worker::complete))
+        .route("/v1/operations/{run_id}/credentials", get(worker::credentials))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     activity, connection_tests, connections, credentials, health, metrics, oauth, oauth_apps,
-    operation_types, operations, providers, tenants, views,
+    operation_types, operations, providers, tenants, views, worker,
 };
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
@@ -33,6 +33,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         (name = "operation-types", description = "The registry of provider-backed operation types (operators write, any key reads)"),
         (name = "operation-runs", description = "A tenant's operation runs: started through the gate, listed, cancelled"),
         (name = "operations", description = "Probes and metrics (no key)"),
+        (name = "workers", description = "Worker keys: claim operation runs of every tenant, heartbeat and complete them, and read a claimed run's credential"),
     ),
     paths(
         tenants::create, tenants::list, tenants::get,
@@ -48,6 +49,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         operation_types::put, operation_types::list, operation_types::get, operation_types::delete,
         operations::start, operations::list, operations::get, operations::cancel,
         health::healthz, health::readyz, metrics::render,
+        worker::claim, worker::heartbeat, worker::complete, worker::credentials,
     ),
     components(schemas(
         views::TenantView, views::ApiKeyView, views::CreatedApiKeyView, views::ProviderView,
@@ -71,6 +73,9 @@ use crate::services::credentials::{Credential, CredentialKind};
         operations::views::OperationTypeView, operations::views::RunView,
         operations::views::RunActorView, views::Page<operations::views::OperationTypeView>,
         views::Page<operations::views::RunView>,
+        worker::views::ClaimBody, worker::views::OperationTypeName, worker::views::ClaimedRunView,
+        worker::views::ClaimedView, worker::views::WorkerRunView,
+        crate::services::operations::Completion, crate::services::operations::FailureSummary,
         crate::models::operation_run::RunStatus, crate::models::operation_run::RunOutcome,
         crate::models::operation_run::NextStep,
     )),

@@ -295,3 +295,62 @@ problems! {
     /// 404 for a connect link that does not open.
     UnknownLink = [UNKNOWN_LINK, DATABASE_DOWN];
 }
+
+const WORKERS_ONLY: Answer = Answer {
+    status: 403,
+    description: "Worker keys only (forbidden)",
+    code: "forbidden",
+    detail: "this needs a worker key",
+    field: None,
+    reason_code: None,
+};
+const CLAIM_MALFORMED: Answer = Answer {
+    status: 400,
+    description: "No X-Claim-Token header (claim_token_missing), or a malformed run id (invalid_id)",
+    code: "claim_token_missing",
+    detail: "send the claim token of the run as X-Claim-Token",
+    field: Some("X-Claim-Token"),
+    reason_code: None,
+};
+const CLAIM_LOST: Answer = Answer {
+    status: 409,
+    description: "The claim token does not hold the run (claim_lost): the run was taken back from a silent worker and claimed again, it completed, or the token is not its",
+    code: "claim_lost",
+    detail: "this claim token does not hold the run: the run was taken back, completed, or never claimed with it",
+    field: None,
+    reason_code: None,
+};
+const CLAIMED_CREDENTIAL_CONFLICT: Answer = Answer {
+    status: 409,
+    description: "The claim token does not hold the run (claim_lost), or the run's connection cannot be used: connection_needs_reauth (with reason_code) or connection_unusable",
+    code: "claim_lost",
+    detail: "this claim token does not hold the run: the run was taken back, completed, or never claimed with it",
+    field: None,
+    reason_code: None,
+};
+const NO_CREDENTIAL: Answer = Answer {
+    status: 404,
+    description: "The run's connection holds no credential (not_found)",
+    code: "not_found",
+    detail: "credential not found",
+    field: None,
+    reason_code: None,
+};
+
+problems! {
+    /// 401, 403 for every key but a worker's; 503 without a database.
+    WorkerOnly = [UNAUTHENTICATED, WORKERS_ONLY, DATABASE_DOWN];
+    /// What a worker's call on a claimed run may answer: 400 without a token, 401, 403
+    /// for other keys, 409 `claim_lost`, 503.
+    ClaimHeld = [CLAIM_MALFORMED, UNAUTHENTICATED, WORKERS_ONLY, CLAIM_LOST, DATABASE_DOWN];
+    /// [`ClaimHeld`] for the credential read: 404 without a credential, 409 also for an
+    /// unusable connection, 503 also when the provider cannot renew an expired token.
+    ClaimedCredential = [
+        CLAIM_MALFORMED,
+        UNAUTHENTICATED,
+        WORKERS_ONLY,
+        NO_CREDENTIAL,
+        CLAIMED_CREDENTIAL_CONFLICT,
+        PROVIDER_DOWN,
+    ];
+}

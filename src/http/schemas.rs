@@ -162,17 +162,20 @@ schema!(
 schema!(
     /// A role a tenant key may have.
     TenantKeyRole => enumeration(
-        "The role of a tenant key (viewer when absent); operator keys are made at /v1/api-keys",
+        "The role of a tenant key (viewer when absent); operator and worker keys are made at /v1/api-keys",
         Role::iter()
-            .filter(|r| *r != Role::Operator)
+            .filter(|r| !r.is_deployment_wide())
             .map(|r| r.as_str().to_owned())
             .collect(),
     )
 );
 
 schema!(
-    /// The only role a key made at `/v1/api-keys` may name.
-    OperatorKeyRole => enumeration("Keys made here are operator keys", vec![Role::Operator.as_str().to_owned()])
+    /// The roles a key made at `/v1/api-keys` may name.
+    OperatorKeyRole => enumeration(
+        "Keys made here belong to no tenant: operator (the default) or worker",
+        vec![Role::Operator.as_str().to_owned(), Role::Worker.as_str().to_owned()],
+    )
 );
 
 schema!(

@@ -136,7 +136,7 @@ pub struct CreateTenantKey {
 pub struct CreateOperatorKey {
     #[schema(value_type = Name)]
     name: String,
-    /// `operator` if given: keys made here are operator keys.
+    /// `operator` (the default) or `worker`: keys made here belong to no tenant.
     #[serde(default)]
     #[schema(value_type = Option<OperatorKeyRole>, required = false)]
     role: Option<String>,
@@ -248,10 +248,13 @@ pub async fn revoke_tenant_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Create an operator key.
+/// Create an operator or worker key.
 ///
 /// Operators only. An operator key belongs to no tenant and may do everything on every
-/// tenant except read decrypted credentials. The secret is in this response only.
+/// tenant except read decrypted credentials. A worker key (`"role": "worker"`) belongs
+/// to no tenant either and may do nothing but the worker endpoints: claim operation
+/// runs of every tenant, heartbeat and complete them, and read the credential of a run
+/// it holds. The secret is in this response only.
 #[utoipa::path(
     operation_id = "create_operator_key",
     post,
@@ -273,20 +276,17 @@ pub async fn create_operator_key(
     ApiJson(body): ApiJson<CreateOperatorKey>,
 ) -> ApiResult<CreatedKey> {
     principal.require_operator()?;
-    if body.role.as_deref().is_some_and(|r| r != "operator") {
-        return Err(ApiError::validation(
-            "role",
-            "keys made here are operator keys",
-        ));
-    }
-    let key = key_service::create(
-        &state.db,
-        &principal.actor(),
-        None,
-        Role::Operator,
-        &body.name,
-    )
-    .await?;
+    let role = match body.role.as_deref().map(Role::parse) {
+        None => Role::Operator,
+        Some(Some(role)) if role.is_deployment_wide() => role,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "role",
+                "keys made here are operator or worker keys",
+            ));
+        }
+    };
+    let key = key_service::create(&state.db, &principal.actor(), None, role, &body.name).await?;
     Ok(created(key))
 }
 

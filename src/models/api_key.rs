@@ -3,7 +3,8 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// What a key may do. `Operator` keys have no tenant; the others belong to one.
+/// What a key may do. `Operator` and `Worker` keys have no tenant (deployment-wide);
+/// the others belong to one.
 #[derive(
     Clone,
     Copy,
@@ -32,6 +33,10 @@ pub enum Role {
     /// One tenant: metadata only.
     #[sea_orm(string_value = "viewer")]
     Viewer,
+    /// All tenants, but only the worker endpoints: claim operation runs, heartbeat and
+    /// complete them, and read a run's connection credential while holding its claim.
+    #[sea_orm(string_value = "worker")]
+    Worker,
 }
 
 impl Role {
@@ -41,7 +46,13 @@ impl Role {
             Role::Admin => "admin",
             Role::Service => "service",
             Role::Viewer => "viewer",
+            Role::Worker => "worker",
         }
+    }
+
+    /// Whether keys of this role belong to no tenant (`operator_keys`).
+    pub fn is_deployment_wide(&self) -> bool {
+        matches!(self, Role::Operator | Role::Worker)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -50,6 +61,7 @@ impl Role {
             "admin" => Role::Admin,
             "service" => Role::Service,
             "viewer" => Role::Viewer,
+            "worker" => Role::Worker,
             _ => return None,
         })
     }

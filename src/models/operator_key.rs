@@ -1,5 +1,6 @@
 //! `operator_keys`: API keys of the operators, who belong to no tenant. Kept apart from
 //! the tenants' `api_keys` so that every table with a `tenant_id` is tenant-owned.
+//! A deployment-wide key is an `operator` or a `worker`.
 
 use sea_orm::entity::prelude::*;
 
@@ -9,6 +10,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub name: String,
+    /// `Operator` or `Worker`.
+    pub role: super::api_key::Role,
     /// The first characters of the key, to recognise it in listings.
     pub prefix: String,
     pub secret_hash: Vec<u8>,
@@ -21,6 +24,7 @@ impl std::fmt::Debug for Model {
         f.debug_struct("OperatorKey")
             .field("id", &self.id)
             .field("name", &self.name)
+            .field("role", &self.role)
             .field("prefix", &self.prefix)
             .field("revoked_at", &self.revoked_at)
             .finish_non_exhaustive()
@@ -32,7 +36,7 @@ impl From<Model> for super::api_key::Model {
         Self {
             id: k.id,
             tenant_id: None,
-            role: super::api_key::Role::Operator,
+            role: k.role,
             name: k.name,
             prefix: k.prefix,
             secret_hash: k.secret_hash,

@@ -33,7 +33,8 @@ fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-/// Makes a key. `tenant` is `None` exactly for operator keys.
+/// Makes a key. `tenant` is `None` exactly for deployment-wide keys (operators and
+/// workers).
 pub async fn create<C: TenantScope>(
     db: &C,
     tenant: Option<TenantId>,
@@ -42,12 +43,16 @@ pub async fn create<C: TenantScope>(
 ) -> Result<NewApiKey> {
     let name = parse_name("name", name, 200)?;
     match (tenant, role) {
-        (None, Role::Operator) | (Some(_), Role::Admin | Role::Service | Role::Viewer) => {}
+        (None, Role::Operator | Role::Worker)
+        | (Some(_), Role::Admin | Role::Service | Role::Viewer) => {}
         (None, _) => {
             return Err(Error::invalid("role", "a tenant key needs a tenant"));
         }
-        (Some(_), Role::Operator) => {
-            return Err(Error::invalid("role", "operator keys belong to no tenant"));
+        (Some(_), Role::Operator | Role::Worker) => {
+            return Err(Error::invalid(
+                "role",
+                "operator and worker keys belong to no tenant",
+            ));
         }
     }
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
@@ -64,6 +69,7 @@ pub async fn create<C: TenantScope>(
         let key = operator_key::ActiveModel {
             id: Set(id),
             name: Set(name),
+            role: Set(role),
             prefix: Set(prefix),
             secret_hash: Set(secret_hash),
             created_at: Set(created_at),
@@ -104,7 +110,7 @@ pub async fn create<C: TenantScope>(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyIdentity {
     pub id: Uuid,
-    /// `None` for an operator key.
+    /// `None` for a deployment-wide key (operator or worker).
     pub tenant_id: Option<TenantId>,
     pub role: Role,
     pub name: String,
@@ -126,7 +132,7 @@ pub async fn authenticate<C: ConnectionTrait>(db: &C, secret: &str) -> Result<Op
             "SELECT id AS o_id, tenant_id AS o_tenant_id, role AS o_role, name AS o_name \
              FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL \
              UNION ALL \
-             SELECT id, NULL, 'operator', name \
+             SELECT id, NULL, role, name \
              FROM operator_keys WHERE secret_hash = ?1 AND revoked_at IS NULL"
         }
     };
@@ -150,7 +156,8 @@ pub async fn authenticate<C: ConnectionTrait>(db: &C, secret: &str) -> Result<Op
     }))
 }
 
-/// One page of a tenant's keys (or of the operator keys, for `None`), oldest first.
+/// One page of a tenant's keys (or of the deployment-wide keys, operators' and
+/// workers', for `None`), oldest first.
 pub async fn list<C: TenantScope>(
     db: &C,
     tenant: Option<TenantId>,
@@ -245,4 +252,12 @@ pub async fn revoke<C: TenantScope>(db: &C, tenant: Option<TenantId>, id: Uuid) 
         return Err(Error::NotFound("api key"));
     }
     Ok(())
+}
+
+/// The role of the deployment-wide key with this id (operator or worker), if any.
+pub async fn deployment_key_role<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<Role>> {
+    Ok(operator_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|k| k.role))
 }

@@ -62,7 +62,10 @@ pub async fn revoke(
     let role = match tenant {
         None => {
             api_keys::revoke(db, None, id).await?;
-            Role::Operator
+            // The audit line names the role the key had.
+            api_keys::deployment_key_role(db, id)
+                .await?
+                .unwrap_or(Role::Operator)
         }
         Some(t) => {
             let txn = TenantTxn::begin_write(db, t).await?;

@@ -26,3 +26,4 @@ mod startup;
 mod tenancy;
 mod tenants;
 mod webhooks;
+mod workers;

@@ -72,6 +72,10 @@ const OPERATIONS: &[(&str, &str)] = &[
     ),
     ("get", "/connect/{token}"),
     ("get", "/oauth/callback/{provider}"),
+    ("post", "/v1/operations/claim"),
+    ("post", "/v1/operations/{run_id}/heartbeat"),
+    ("post", "/v1/operations/{run_id}/complete"),
+    ("get", "/v1/operations/{run_id}/credentials"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -285,7 +289,10 @@ async fn the_request_schemas_state_what_the_server_enforces(t: TestDb) {
         schemas["TenantKeyRole"]["enum"],
         json!(["admin", "service", "viewer"])
     );
-    assert_eq!(schemas["OperatorKeyRole"]["enum"], json!(["operator"]));
+    assert_eq!(
+        schemas["OperatorKeyRole"]["enum"],
+        json!(["operator", "worker"])
+    );
     assert!(refs("CreateTenant", "name").contains("/Name"));
     assert!(refs("CreateTenantKey", "role").contains("/TenantKeyRole"));
     assert!(refs("CreateOperatorKey", "role").contains("/OperatorKeyRole"));

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::body::Body;
-use axum::http::{Method, Request, header};
+use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::support::TestDb;
@@ -83,6 +83,7 @@ fn fill(template: &str, ids: &Ids) -> String {
         .replace("{slug}", &ids.slug)
         .replace("{provider}", &ids.slug)
         .replace("{token}", &ids.token)
+        .replace("{run_id}", &ids.connection)
 }
 
 async fn created(app: &TestApp, method: &str, path: &str, key: &str, body: Value) -> Value {
@@ -188,6 +189,56 @@ async fn every_request_example_is_accepted_and_every_answer_is_documented(t: Tes
         &op,
     )
     .await;
+    // A worker: the claim example takes a run started through the library, and the
+    // completion example completes it under its claim token.
+    let worker = crate::workers::api::worker_key(&app).await;
+    crate::workers::register_type(&app.t, "inventory.sync", "stripe", 3, 60).await;
+    let request = connvault::services::operations::StartRequest {
+        operation_type: "inventory.sync".into(),
+        connection_id: Some(connection.parse().unwrap()),
+        ..Default::default()
+    };
+    let started = connvault::services::operations::start(
+        &app.t.db,
+        &crate::workers::public_url(),
+        connvault::models::TenantId::parse(&tenant).unwrap(),
+        &connvault::repositories::activity::Actor::system("backend"),
+        request,
+    )
+    .await
+    .unwrap();
+    for template in ["/v1/operations/claim", "/v1/operations/{run_id}/complete"] {
+        walked.insert(("post".to_owned(), template.to_owned()));
+    }
+    let claimed = crate::workers::api::call(
+        &app,
+        Method::POST,
+        "/v1/operations/claim",
+        Some(&worker),
+        None,
+        Some(example(&doc, "post", "/v1/operations/claim")),
+    )
+    .await;
+    assert_eq!(
+        claimed.json["runs"][0]["id"],
+        started.run.id.to_string(),
+        "{}",
+        claimed.json
+    );
+    let token = claimed.json["runs"][0]["claim_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let completed = crate::workers::api::call(
+        &app,
+        Method::POST,
+        &format!("/v1/operations/{}/complete", started.run.id),
+        Some(&worker),
+        Some(&token),
+        Some(example(&doc, "post", "/v1/operations/{run_id}/complete")),
+    )
+    .await;
+    assert_eq!(completed.status, StatusCode::OK, "{}", completed.json);
     let with_bodies: BTreeSet<(String, String)> = statuses
         .keys()
         .filter(|(m, p)| doc["paths"][p][m]["requestBody"].is_object())
