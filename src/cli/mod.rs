@@ -4,6 +4,7 @@ mod keys;
 pub mod master_key;
 mod migrate;
 mod oauth_app;
+mod operation_type;
 mod serve;
 
 use anyhow::Context;
@@ -66,6 +67,12 @@ pub enum Command {
     OauthApp {
         #[command(subcommand)]
         action: oauth_app::OAuthAppAction,
+    },
+    /// The registry of provider-backed operation types: provider, required scopes,
+    /// module, retry and heartbeat limits, dedupe.
+    OperationType {
+        #[command(subcommand)]
+        action: operation_type::OperationTypeAction,
     },
 }
 
@@ -136,6 +143,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Keys { action } => keys::run(&cli.global, action).await,
         Command::OauthApp { action } => oauth_app::run(&cli.global, action).await,
+        Command::OperationType { action } => operation_type::run(&cli.global, action).await,
         Command::ApiKey { action } => {
             let db = open_migrated(&cli.global).await?;
             match action {

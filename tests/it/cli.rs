@@ -851,4 +851,156 @@ async fn api_key_revoke_finds_any_key_by_its_id(t: TestDb) {
     assert!(live(other).await);
 }
 
-crate::on_both_backends!(api_key_revoke_finds_any_key_by_its_id,);
+/// `operation-type put|get|list|delete`: a type is created, replaced, read, listed and
+/// deleted; bad input is refused with the API's code and field and writes nothing; a
+/// type with runs is not deleted.
+async fn operation_types_are_put_listed_and_deleted_with_the_api_codes(t: TestDb) {
+    use connvault::repositories::activity::Actor;
+    use connvault::services::operations::{self, StartRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        run(connvault(dir.path())
+            .env("DATABASE_URL", &t.url)
+            .arg("operation-type")
+            .args(args))
+    };
+    let ok = |args: &[&str]| {
+        let out = cli(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+
+    let line = ok(&[
+        "put",
+        "inventory.sync",
+        "--provider",
+        "stripe",
+        "--scope",
+        "read_only",
+        "--scope",
+        "read_write",
+        "--module",
+        "billing",
+    ]);
+    assert_eq!(
+        line,
+        "inventory.sync\tstripe\tread_only,read_write\tbilling\t3\t300\tdedupe\n"
+    );
+    // Replaced whole: the module defaults to the first segment.
+    let line = ok(&[
+        "put",
+        "inventory.sync",
+        "--provider",
+        "stripe",
+        "--max-attempts",
+        "7",
+        "--heartbeat-timeout-seconds",
+        "60",
+        "--no-dedupe",
+    ]);
+    assert_eq!(
+        line,
+        "inventory.sync\tstripe\t-\tinventory\t7\t60\tno-dedupe\n"
+    );
+    ok(&["put", "audit.export", "--provider", "stripe", "--dedupe"]);
+    assert_eq!(
+        ok(&["get", "inventory.sync"]),
+        "inventory.sync\tstripe\t-\tinventory\t7\t60\tno-dedupe\n"
+    );
+    let listed = ok(&["list"]);
+    let names: Vec<&str> = listed
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(names, ["audit.export", "inventory.sync"]);
+
+    // Bad input: the API's code and field, a failure exit, and nothing written (neither
+    // a new type nor a change to the existing one).
+    for (args, expected) in [
+        (
+            vec!["put", "Bad Type", "--provider", "stripe"],
+            "validation_failed (field type)",
+        ),
+        (
+            vec!["put", "inventory.sync", "--provider", "nope"],
+            "unknown_provider (field provider)",
+        ),
+        (
+            vec!["put", "inventory.sync", "--provider", "Not A Slug"],
+            "invalid_slug (field provider)",
+        ),
+        (
+            vec![
+                "put",
+                "inventory.sync",
+                "--provider",
+                "stripe",
+                "--max-attempts",
+                "0",
+            ],
+            "validation_failed (field max_attempts)",
+        ),
+        (
+            vec![
+                "put",
+                "new.type",
+                "--provider",
+                "stripe",
+                "--heartbeat-timeout-seconds",
+                "4",
+            ],
+            "validation_failed (field heartbeat_timeout_seconds)",
+        ),
+        (
+            vec!["put", "new.type", "--provider", "stripe", "--scope", ""],
+            "validation_failed (field required_scopes)",
+        ),
+        (vec!["get", "missing.type"], "not_found"),
+        (vec!["delete", "missing.type"], "not_found"),
+    ] {
+        let out = cli(&args);
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(
+            stderr(&out).contains(&format!("error: {expected}")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(ok(&["list"]), listed, "nothing written on bad input");
+
+    // A type with a run stays; one without goes.
+    let tenant = crate::support::tenant(&t).await;
+    operations::start(
+        &t.db,
+        &url::Url::parse("https://connvault.example.com").unwrap(),
+        tenant,
+        &Actor::system("test"),
+        StartRequest {
+            operation_type: "inventory.sync".to_owned(),
+            ..StartRequest::default()
+        },
+    )
+    .await
+    .unwrap();
+    let out = cli(&["delete", "inventory.sync"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("error: operation_type_in_use"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        ok(&["delete", "audit.export"]),
+        "deleted the operation type audit.export\n"
+    );
+    assert_eq!(
+        ok(&["list"]),
+        "inventory.sync\tstripe\t-\tinventory\t7\t60\tno-dedupe\n"
+    );
+}
+
+crate::on_both_backends!(
+    api_key_revoke_finds_any_key_by_its_id,
+    operation_types_are_put_listed_and_deleted_with_the_api_codes,
+);
