@@ -249,6 +249,14 @@ pub struct ServeArgs {
     /// Timeout of one request to a provider's token or identity endpoint, in seconds.
     #[arg(long, env = "CONNVAULT_OAUTH_TIMEOUT_SECS", default_value_t = 10)]
     pub oauth_timeout_secs: u64,
+    /// Largest inbound webhook delivery accepted, in bytes (larger: 413).
+    #[arg(long, env = "CONNVAULT_WEBHOOK_MAX_BYTES", default_value_t = crate::services::inbound::DEFAULT_MAX_BYTES,
+          value_parser = clap::value_parser!(usize))]
+    pub webhook_max_bytes: usize,
+    /// Days a webhook event is kept before the periodic purge deletes it.
+    #[arg(long, env = "CONNVAULT_WEBHOOK_RETENTION_DAYS", default_value_t = crate::services::inbound::DEFAULT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub webhook_retention_days: u32,
     /// Seconds from one scheduled health check of a connection to the next (jittered by
     /// a tenth either way); 0 turns scheduled checks off.
     #[arg(long, env = "CONNVAULT_HEALTH_CHECK_INTERVAL_SECS", default_value_t = 6 * 3600)]
@@ -298,6 +306,9 @@ impl ServeArgs {
 
     /// What start-up can check of these settings before anything is touched.
     pub fn validate(&self, profile: Profile) -> anyhow::Result<()> {
+        if self.webhook_max_bytes == 0 {
+            anyhow::bail!("CONNVAULT_WEBHOOK_MAX_BYTES must be at least 1");
+        }
         if let Some(url) = &self.public_url {
             check_public_url(url, profile)
                 .map_err(|why| anyhow::anyhow!("CONNVAULT_PUBLIC_URL {why}"))?;

@@ -99,6 +99,10 @@ pub enum Error {
     #[error("no OAuth app is configured for provider {0:?}")]
     OAuthAppMissing(String),
 
+    /// The Git service did not create the repository's webhook: one sanitized line
+    /// (its status and why), never the token or the secret.
+    #[error("the provider did not create the webhook: {0}")]
+    WebhookRegistration(String),
     #[error("unknown operation type {0:?}")]
     UnknownOperationType(String),
 

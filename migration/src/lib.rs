@@ -19,16 +19,19 @@ mod m2026_12_03_090000_operations;
 mod m2026_12_03_091000_operation_workers;
 mod m2026_12_03_092000_operation_type_in_use;
 mod m2026_12_03_100000_health_checks;
+mod m2026_12_03_120000_repositories_and_webhook_events;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
-pub const TENANT_TABLES: [&str; 6] = [
+pub const TENANT_TABLES: [&str; 8] = [
     "connections",
     "credential_secrets",
     "activity_log",
     "api_keys",
     "connect_sessions",
     "operation_runs",
+    "repository_connections",
+    "webhook_events",
 ];
 
 /// Operation-run statuses and outcomes, checked by the database.
@@ -73,6 +76,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2026_12_03_091000_operation_workers::Migration),
             Box::new(m2026_12_03_092000_operation_type_in_use::Migration),
             Box::new(m2026_12_03_100000_health_checks::Migration),
+            Box::new(m2026_12_03_120000_repositories_and_webhook_events::Migration),
         ]
     }
 }

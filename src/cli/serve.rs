@@ -52,6 +52,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         public_url = url::Url::parse(&format!("http://{addr}"))?;
     }
     let state = AppState::with_oauth(db.clone(), keyring, public_url, args.refresh_options())
+        .with_webhook_max_bytes(args.webhook_max_bytes)
         .with_health(args.health_options());
     let jobs = jobs(&db, &state, args).start();
     axum::serve(listener, http::router(state))
@@ -64,9 +65,10 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The periodic tasks: background token renewal and scheduled health checks (each
-/// unless its interval is 0), the expiry of connect sessions left unfinished, which
-/// erases their PKCE verifiers, and the rescue of operation runs whose worker stopped
-/// heartbeating.
+/// unless its interval is 0), the purge of webhook events past
+/// `CONNVAULT_WEBHOOK_RETENTION_DAYS`, the expiry of connect sessions left unfinished,
+/// which erases their PKCE verifiers, and the rescue of operation runs whose worker
+/// stopped heartbeating.
 fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs) -> Jobs {
     let mut jobs = Jobs::new();
     if args.refresh_interval_secs > 0 {
@@ -76,6 +78,19 @@ fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs) -> Jobs {
             async move { refresher.logged_pass().await }
         });
     }
+    let retention = args.webhook_retention_days;
+    let purge_db = db.clone();
+    jobs = jobs.every("purge_webhook_events", WEBHOOK_PURGE_INTERVAL, move || {
+        let db = purge_db.clone();
+        async move {
+            let purged =
+                crate::services::inbound::purge(&db, retention, chrono::Utc::now()).await?;
+            if purged > 0 {
+                tracing::info!(purged, "webhook events past their retention deleted");
+            }
+            Ok(())
+        }
+    });
     if args.health_check_interval_secs > 0 {
         let health = state.health.clone();
         jobs = jobs.every("health_checks", health.options().poll(), move || {
@@ -104,6 +119,9 @@ fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs) -> Jobs {
         },
     )
 }
+
+/// How often webhook events past their retention are deleted.
+const WEBHOOK_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How often unfinished connect sessions past their expiry are failed.
 const SESSION_EXPIRY_INTERVAL: Duration = Duration::from_secs(30);

@@ -17,9 +17,11 @@ pub const SERVICE_FUNCTIONS: &[&str] = &[
     "connvault_expire_connect_sessions",
     "connvault_find_claim",
     "connvault_key_usage",
+    "connvault_purge_webhook_events",
     "connvault_read_credentials",
     "connvault_reencrypt_rows",
     "connvault_stale_runs",
+    "connvault_webhook_connection",
 ];
 
 /// Why the database cannot serve although it answers, or `Ok`.

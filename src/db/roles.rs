@@ -31,6 +31,8 @@ pub const SERVICE_GRANTS: &[(&str, &str)] = &[
     ("connect_sessions", "SELECT, INSERT, UPDATE, DELETE"),
     ("operation_types", "SELECT, INSERT, UPDATE, DELETE"),
     ("operation_runs", "SELECT, INSERT, UPDATE, DELETE"),
+    ("repository_connections", "SELECT, INSERT, UPDATE, DELETE"),
+    ("webhook_events", "SELECT, INSERT, DELETE"),
 ];
 
 /// The login role a single-URL set-up makes for the service.
@@ -276,6 +278,8 @@ pub async fn self_check<C: ConnectionTrait>(db: &C) -> Result<()> {
                  AND p.permissive = 'PERMISSIVE' AND p.policyname <> 'tenant_isolation' \
                  AND NOT (p.tablename = 'api_keys' AND p.policyname = 'api_key_lookup' \
                           AND p.cmd = 'SELECT' AND p.qual LIKE '%connvault.api_key_hash%') \
+                 AND NOT (p.tablename = 'repository_connections' AND p.policyname = 'webhook_lookup' \
+                          AND p.cmd = 'SELECT' AND p.qual LIKE '%connvault.webhook_connection%') \
                  AND NOT (p.tablename = 'operation_runs' AND p.policyname = 'operation_queue' \
                           AND p.cmd = 'SELECT' AND p.qual LIKE '%connvault.operation_queue%') \
                  AND NOT (p.tablename = 'operation_runs' AND p.policyname = 'operation_queue_lock' \

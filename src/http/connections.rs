@@ -310,7 +310,9 @@ pub async fn make_default(
 ///
 /// The tenant's admins, or an operator. The credential is destroyed and the status
 /// becomes `revoked`; the row and its history stay. Records `disconnected`. A
-/// connection already disconnected is a 422.
+/// connection already disconnected is a 422. For a repository connection whose webhook
+/// connvault knows, the webhook is then deleted at the Git service with the token read
+/// before it was destroyed, best effort, recorded as `webhook_removed` either way.
 #[utoipa::path(
     operation_id = "disconnect_connection",
     post,
@@ -332,7 +334,15 @@ pub async fn disconnect(
     ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
 ) -> ApiResult<(HeaderMap, Json<DisconnectedView>)> {
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
-    let removed = service::disconnect(&state.db, tenant, &actor, id).await?;
+    let removed = crate::services::repositories::disconnect(
+        &state.db,
+        &state.keyring,
+        &state.git_http,
+        tenant,
+        &actor,
+        id,
+    )
+    .await?;
     let promoted = removed.promoted.map(|c| c.id);
     let view = DisconnectedView {
         connection: ConnectionView::new(removed.conn, None),

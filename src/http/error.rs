@@ -236,6 +236,11 @@ impl From<Error> for ApiError {
                 err.to_string(),
             )
             .field("provider"),
+            Error::WebhookRegistration(_) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "webhook_registration_failed",
+                err.to_string(),
+            ),
             Error::UnknownOperationType(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_operation_type",

@@ -21,10 +21,13 @@ mod paging;
 mod paths;
 pub mod problems;
 mod providers;
+mod repositories;
+mod repository_views;
 pub mod request_id;
 mod schemas;
 mod tenants;
 pub mod views;
+mod webhooks;
 pub mod worker;
 
 use axum::Router;
@@ -57,6 +60,10 @@ pub struct AppState {
     /// Where end users reach this service: the base of connect links and of the OAuth
     /// redirect URIs registered with providers.
     pub public_url: Url,
+    /// Inbound webhooks: the body limit and the failure counts.
+    pub inbound: Arc<crate::services::inbound::Inbound>,
+    /// The client for Git services' APIs (webhook registration).
+    pub git_http: reqwest::Client,
 }
 
 /// The public URL when none is configured.
@@ -91,7 +98,15 @@ impl AppState {
             keyring,
             metrics: Default::default(),
             public_url,
+            inbound: Default::default(),
+            git_http: crate::services::repositories::hooks::client(),
         }
+    }
+
+    /// The same state with inbound deliveries limited to `max_bytes`.
+    pub fn with_webhook_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.inbound = Arc::new(crate::services::inbound::Inbound::new(max_bytes));
+        self
     }
 }
 
@@ -163,6 +178,15 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/{token}", get(oauth::open_link))
         .route("/oauth/callback/{provider}", get(oauth::callback))
         .route(&format!("{tenant}/activity"), get(activity::list))
+        .route(
+            &format!("{tenant}/repositories"),
+            axum::routing::put(repositories::upsert).get(repositories::list),
+        )
+        .route(&format!("{tenant}/webhook-events"), get(repositories::events))
+        .route(
+            "/webhooks/{connection_id}",
+            post(webhooks::receive).layer(DefaultBodyLimit::disable()),
+        )
         .route("/v1/operation-types", get(operation_types::list))
         .route(
             "/v1/operation-types/{type}",

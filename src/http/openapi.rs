@@ -7,7 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     activity, connection_tests, connections, credentials, health, metrics, oauth, oauth_apps,
-    operation_types, operations, providers, tenants, views, worker,
+    operation_types, operations, providers, repositories, repository_views, tenants, views,
+    webhooks, worker,
 };
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
@@ -33,6 +34,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         (name = "operation-types", description = "The registry of provider-backed operation types (operators write, any key reads)"),
         (name = "operation-runs", description = "A tenant's operation runs: started through the gate, listed, cancelled"),
         (name = "operations", description = "Probes and metrics (no key)"),
+        (name = "repositories", description = "Repository connections (GitHub, GitLab, Bitbucket) and their verified inbound webhooks"),
         (name = "workers", description = "Worker keys: claim operation runs of every tenant, heartbeat and complete them, and read a claimed run's credential"),
     ),
     paths(
@@ -49,6 +51,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         operation_types::put, operation_types::list, operation_types::get, operation_types::delete,
         operations::start, operations::list, operations::get, operations::cancel,
         health::healthz, health::readyz, metrics::render,
+        repositories::upsert, repositories::list, repositories::events, webhooks::receive,
         worker::claim, worker::heartbeat, worker::complete, worker::credentials,
     ),
     components(schemas(
@@ -69,6 +72,10 @@ use crate::services::credentials::{Credential, CredentialKind};
         super::schemas::SettableStatus,
         oauth::ConnectSessionView, oauth::CreatedConnectSessionView,
         crate::repositories::oauth_apps::OAuthAppSummary,
+        repositories::UpsertRepository, crate::models::ServiceType,
+        repository_views::RepositoryView, repository_views::UpsertedRepositoryView,
+        repository_views::WebhookEventView, repository_views::DeliveryView,
+        views::Page<repository_views::RepositoryView>, views::Page<repository_views::WebhookEventView>,
         operation_types::PutOperationType, operations::StartOperation,
         operations::views::OperationTypeView, operations::views::RunView,
         operations::views::RunActorView, views::Page<operations::views::OperationTypeView>,

@@ -216,6 +216,47 @@ const RUN_FINISHED: Answer = Answer {
     reason_code: None,
 };
 
+const REGISTRATION_FAILED: Answer = Answer {
+    status: 502,
+    description: "The Git service did not create the webhook (webhook_registration_failed); nothing was stored",
+    code: "webhook_registration_failed",
+    detail: "the provider did not create the webhook: 403 (the access token may not manage the repository's webhooks)",
+    field: None,
+    reason_code: None,
+};
+const DELIVERY_MALFORMED: Answer = Answer {
+    status: 400,
+    description: "The verified delivery is not a JSON document (invalid_webhook_payload); nothing was stored",
+    code: "invalid_webhook_payload",
+    detail: "the verified delivery is not a JSON document",
+    field: None,
+    reason_code: None,
+};
+const DELIVERY_REFUSED: Answer = Answer {
+    status: 401,
+    description: "Not verified: a missing or wrong signature, or an unknown, inactive or non-repository connection, all alike (webhook_unauthorized); nothing was stored",
+    code: "webhook_unauthorized",
+    detail: "the delivery could not be verified",
+    field: None,
+    reason_code: None,
+};
+const DELIVERY_GONE: Answer = Answer {
+    status: 410,
+    description: "The repository connection was disconnected (connection_disconnected); nothing was stored",
+    code: "connection_disconnected",
+    detail: "the repository connection was disconnected",
+    field: None,
+    reason_code: None,
+};
+const DELIVERY_TOO_LARGE: Answer = Answer {
+    status: 413,
+    description: "Body larger than CONNVAULT_WEBHOOK_MAX_BYTES (payload_too_large); nothing was stored",
+    code: "payload_too_large",
+    detail: "the delivery is larger than the limit",
+    field: None,
+    reason_code: None,
+};
+
 macro_rules! problems {
     ($($(#[$doc:meta])* $name:ident = [$($response:expr),+ $(,)?];)+) => {
         $(
@@ -294,6 +335,16 @@ problems! {
     RunFinished = [RUN_FINISHED];
     /// 404 for a connect link that does not open.
     UnknownLink = [UNKNOWN_LINK, DATABASE_DOWN];
+    /// 502 when the Git service does not create a webhook.
+    WebhookRegistrationFailed = [REGISTRATION_FAILED];
+    /// What an inbound delivery may be answered besides 200.
+    WebhookProblems = [
+        DELIVERY_MALFORMED,
+        DELIVERY_REFUSED,
+        DELIVERY_GONE,
+        DELIVERY_TOO_LARGE,
+        DATABASE_DOWN,
+    ];
 }
 
 const WORKERS_ONLY: Answer = Answer {

@@ -58,8 +58,9 @@ pub enum Action {
     /// `details` has the health, reason code and HTTP status.
     #[sea_orm(string_value = "test_failed")]
     TestFailed,
-    /// A health check changed a connection's health (healthy to unhealthy or
-    /// degraded, or recovered); `details` has `from`, `to` and the reason code.
+    /// A health check or inbound webhook deliveries changed a connection's health
+    /// (healthy to unhealthy or degraded, or recovered); `details` has `from`, `to`
+    /// and the reason code.
     #[sea_orm(string_value = "health_changed")]
     HealthChanged,
     /// An operation run was blocked at start or at claim; `details` has the run id,
@@ -72,6 +73,17 @@ pub enum Action {
     /// An operation run was cancelled before it completed.
     #[sea_orm(string_value = "operation_cancelled")]
     OperationCancelled,
+    /// A repository connection was created or updated by its upsert; `details` has the
+    /// repository URL and whether it was created.
+    #[sea_orm(string_value = "repository_connected")]
+    RepositoryConnected,
+    /// connvault created the repository's webhook at the provider; `details.webhook_id`.
+    #[sea_orm(string_value = "webhook_registered")]
+    WebhookRegistered,
+    /// The repository's webhook was deleted at the provider, or that failed
+    /// (`details.removed` false, `details.reason_code`): best effort, recorded either way.
+    #[sea_orm(string_value = "webhook_removed")]
+    WebhookRemoved,
 }
 
 impl Action {
@@ -95,6 +107,9 @@ impl Action {
             "operation_blocked" => Action::OperationBlocked,
             "operation_completed" => Action::OperationCompleted,
             "operation_cancelled" => Action::OperationCancelled,
+            "repository_connected" => Action::RepositoryConnected,
+            "webhook_registered" => Action::WebhookRegistered,
+            "webhook_removed" => Action::WebhookRemoved,
             _ => return None,
         })
     }

@@ -15,8 +15,10 @@ pub mod operation_run;
 pub mod operation_type;
 pub mod operator_key;
 pub mod provider;
+pub mod repository_connection;
 pub mod repository_url;
 pub mod tenant;
+pub mod webhook_event;
 
 pub use ids::{ConnectionId, ExternalId, ProviderSlug, TenantId};
 pub use repository_url::{RepositoryHosts, RepositoryUrl, ServiceType};

@@ -17,7 +17,9 @@ pub mod operations;
 pub mod page;
 pub mod providers;
 pub mod refresh_leases;
+pub mod repository_connections;
 pub mod tenants;
+pub mod webhook_events;
 
 pub use page::{Page, PageResult};
 

@@ -7,6 +7,8 @@ pub mod connections;
 pub mod credential_fit;
 pub mod credentials;
 pub mod health;
+pub mod inbound;
 pub mod operations;
 pub mod reencrypt;
 pub mod refresh;
+pub mod repositories;

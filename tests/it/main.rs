@@ -21,6 +21,7 @@ mod operations;
 mod pagination;
 mod providers;
 mod refresh_engine;
+mod repositories;
 mod rls;
 mod startup;
 mod tenancy;

@@ -83,6 +83,44 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
     .await
     .unwrap();
     secrets::record(session.token.expose_secret());
+    // A repository connection and one webhook event.
+    let token = format!("gho_rls_{name}_0123456789");
+    secrets::record(&token);
+    let repo = connvault::services::repositories::upsert(
+        &t.db,
+        keyring,
+        &connvault::services::repositories::hooks::client(),
+        &url::Url::parse("https://connvault.example").unwrap(),
+        tenant,
+        &actor,
+        connvault::services::repositories::RepositoryInput {
+            repository_url: format!("https://github.com/octo/{}", external_id.to_lowercase()),
+            service_type: None,
+            access_token: crate::credentials::s(&token),
+            webhook_secret: None,
+            display_name: None,
+            register_webhook: false,
+        },
+    )
+    .await
+    .unwrap();
+    if let Some(generated) = &repo.generated_secret {
+        secrets::record(generated.expose_secret());
+    }
+    connvault::repositories::webhook_events::insert(
+        &t.db,
+        tenant,
+        connvault::repositories::webhook_events::NewEvent {
+            connection: repo.repository.conn.connection_id(),
+            delivery_id: "delivery-1".to_owned(),
+            event_type: "push".to_owned(),
+            headers: serde_json::json!({}),
+            payload: serde_json::json!({"ref": "refs/heads/main"}),
+            received_at: chrono::Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
     // An operation run, written by the owner: the policy is what this file tests.
     if t.owner.get_database_backend() == DbBackend::Postgres {
         // Runs name a registered type (a foreign key).
@@ -275,6 +313,18 @@ async fn one_tenants_setting_sees_and_changes_nothing_of_another() {
             );
             continue;
         }
+        if table == "webhook_events" {
+            // Events are never changed, only purged: no UPDATE for the service.
+            assert_permission_denied(touch, "update webhook events");
+            drop(txn);
+            let txn = TenantTxn::begin_write(&t.db, a.tenant).await.unwrap();
+            assert_eq!(
+                txn.execute_raw(delete).await.unwrap().rows_affected(),
+                0,
+                "A deleted B's {table}"
+            );
+            continue;
+        }
         assert_eq!(touch.unwrap(), 0, "A updated B's {table}");
         if table != "api_keys" {
             assert_eq!(
@@ -314,7 +364,7 @@ async fn no_setting_or_an_empty_one_sees_nothing_and_writes_nothing() {
         // The pool, outside any transaction: no setting at all.
         assert_eq!(visible(&t.db, table).await, 0, "{table} without a setting");
         assert_policy_refused(insert_copy(&t.db, table, &row).await, table);
-        if table != "activity_log" {
+        if table != "activity_log" && table != "webhook_events" {
             let updated =
                 t.db.execute_raw(stmt(
                     &format!("UPDATE {table} SET tenant_id = tenant_id"),
@@ -371,13 +421,15 @@ async fn a_pooled_connection_keeps_no_tenant_after_its_transaction() {
     };
     let session = pid(pool.clone()).await;
 
+    let own = owned_by(&t, "connections", a.tenant).await;
     let txn = TenantTxn::begin(&pool, a.tenant).await.unwrap();
-    assert_eq!(visible(&txn, "connections").await, 1);
+    assert_eq!(visible(&txn, "connections").await, own);
     txn.commit().await.unwrap();
     assert_eq!(visible(&pool, "connections").await, 0, "after a commit");
 
     let txn = TenantTxn::begin(&pool, a.tenant).await.unwrap();
-    assert_eq!(visible(&txn, "credential_secrets").await, 1);
+    let own_secrets = owned_by(&t, "credential_secrets", a.tenant).await;
+    assert_eq!(visible(&txn, "credential_secrets").await, own_secrets);
     drop(txn);
     assert_eq!(
         visible(&pool, "credential_secrets").await,
@@ -437,7 +489,11 @@ async fn a_pooled_connection_keeps_no_tenant_after_its_transaction() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(visible(&txn, "connections").await, 1, "still scoped to A");
+    assert_eq!(
+        visible(&txn, "connections").await,
+        owned_by(&t, "connections", a.tenant).await,
+        "still scoped to A"
+    );
     txn.commit().await.unwrap();
     assert_eq!(
         pid(pool.clone()).await,
@@ -460,9 +516,14 @@ async fn an_unscoped_query_on_the_services_own_path_returns_only_the_current_ten
     })
     .await
     .unwrap();
-    assert_eq!(rows.len(), 1);
-    let tenant: Uuid = rows[0].try_get("", "tenant_id").unwrap();
-    assert_eq!(tenant, a.tenant.as_uuid());
+    assert_eq!(
+        rows.len() as i64,
+        owned_by(&t, "connections", a.tenant).await
+    );
+    for row in &rows {
+        let tenant: Uuid = row.try_get("", "tenant_id").unwrap();
+        assert_eq!(tenant, a.tenant.as_uuid());
+    }
 
     // A tenant transaction refuses to serve another tenant rather than mix them.
     let txn = TenantTxn::begin(&t.db, a.tenant).await.unwrap();

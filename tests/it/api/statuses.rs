@@ -189,6 +189,31 @@ async fn every_request_example_is_accepted_and_every_answer_is_documented(t: Tes
         &op,
     )
     .await;
+    walk(
+        "put",
+        "/v1/tenants/{tenant_id}/repositories",
+        format!("{base}/repositories"),
+        &op,
+    )
+    .await;
+    // A delivery's example is a payload only the Git service can sign: sent unsigned,
+    // it is refused as documented.
+    let receiver = ("post".to_owned(), "/webhooks/{connection_id}".to_owned());
+    let unsigned = app
+        .call(
+            Method::POST,
+            &format!("/webhooks/{connection}"),
+            None,
+            Some(example(&doc, &receiver.0, &receiver.1)),
+        )
+        .await;
+    assert_eq!(
+        unsigned.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        unsigned.json
+    );
+    walked.insert(receiver);
     // A worker: the claim example takes a run started through the library, and the
     // completion example completes it under its claim token.
     let worker = crate::workers::api::worker_key(&app).await;

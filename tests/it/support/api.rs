@@ -197,6 +197,11 @@ impl Drop for TestApp {
             if label.starts_with("GET ") && label.ends_with("/credentials") {
                 continue;
             }
+            // The one answer that shows a generated webhook secret, once (the tests of
+            // repository connections check which of these answers may).
+            if label.starts_with("PUT ") && label.ends_with("/repositories") {
+                continue;
+            }
             for marker in SECRET_MARKERS {
                 assert!(
                     !body.contains(marker),

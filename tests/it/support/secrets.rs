@@ -104,6 +104,9 @@ pub fn record_response_json(body: &Value) {
     if let Some(secret) = body["secret"].as_str() {
         record(secret);
     }
+    if let Some(secret) = body["webhook_secret"].as_str() {
+        record(secret);
+    }
     if let Some(fields) = body["fields"].as_object() {
         for (key, v) in fields {
             if let Some(v) = v.as_str()
