@@ -397,7 +397,15 @@ pub async fn delete(
     ApiPath((tenant, id)): ApiPath<(TenantId, ConnectionId)>,
 ) -> ApiResult<(StatusCode, HeaderMap)> {
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
-    let removed = service::delete(&state.db, tenant, &actor, id).await?;
+    let removed = crate::services::repositories::delete(
+        &state.db,
+        &state.keyring,
+        &state.git_http,
+        tenant,
+        &actor,
+        id,
+    )
+    .await?;
     Ok((
         StatusCode::NO_CONTENT,
         promoted_header(removed.promoted.map(|c| c.id)),

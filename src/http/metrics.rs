@@ -24,6 +24,9 @@ pub struct Metrics {
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
     /// Credential reads by API key and result (`ok` or the problem code).
     credential_reads: Mutex<BTreeMap<(uuid::Uuid, &'static str), u64>>,
+    /// Inbound webhook deliveries by outcome (`stored`, `duplicate`, `too_large`,
+    /// `gone`, `not_json`, or `refused_` and the refusal's reason).
+    webhook_deliveries: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 #[derive(Default)]
@@ -53,6 +56,28 @@ impl Metrics {
     pub fn count_credential_read(&self, key_id: uuid::Uuid, result: &'static str) {
         if let Ok(mut reads) = self.credential_reads.lock() {
             *reads.entry((key_id, result)).or_default() += 1;
+        }
+    }
+
+    /// Counts one inbound webhook delivery that ended with `outcome`.
+    pub fn count_webhook_delivery(&self, outcome: &'static str) {
+        if let Ok(mut deliveries) = self.webhook_deliveries.lock() {
+            *deliveries.entry(outcome).or_default() += 1;
+        }
+    }
+
+    fn render_webhook_deliveries(&self, out: &mut String) {
+        out.push_str(
+            "# HELP connvault_webhook_deliveries_total Inbound webhook deliveries by outcome.\n",
+        );
+        out.push_str("# TYPE connvault_webhook_deliveries_total counter\n");
+        if let Ok(deliveries) = self.webhook_deliveries.lock() {
+            for (outcome, n) in deliveries.iter() {
+                let _ = writeln!(
+                    out,
+                    "connvault_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
+                );
+            }
         }
     }
 
@@ -116,6 +141,7 @@ impl Metrics {
         }
         drop(series);
         self.render_credential_reads(&mut out);
+        self.render_webhook_deliveries(&mut out);
         let (size, idle) = pool_stats(db);
         out.push_str(
             "# HELP connvault_db_pool_connections Open database connections in the pool.\n",

@@ -60,6 +60,7 @@ pub async fn receive(
     let body = axum::body::to_bytes(body, state.inbound.max_bytes)
         .await
         .map_err(|_| {
+            state.metrics.count_webhook_delivery("too_large");
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -67,6 +68,9 @@ pub async fn receive(
             )
         })?;
     let Ok(id) = raw_id.parse::<Uuid>() else {
+        state
+            .metrics
+            .count_webhook_delivery("refused_no_active_repository_connection");
         return Err(refused());
     };
     let receipt = inbound::receive(
@@ -79,6 +83,14 @@ pub async fn receive(
         chrono::Utc::now(),
     )
     .await?;
+    state.metrics.count_webhook_delivery(match &receipt {
+        Receipt::Stored(_) => "stored",
+        Receipt::Duplicate => "duplicate",
+        Receipt::Refused(Some(reason)) => reason.metric_label(),
+        Receipt::Refused(None) => "refused_no_active_repository_connection",
+        Receipt::Gone => "gone",
+        Receipt::NotJson => "not_json",
+    });
     match receipt {
         Receipt::Stored(event) => Ok(Json(DeliveryView {
             duplicate: false,

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod health;
 pub mod inbound;
 pub mod operations;
+pub mod passes;
 pub mod reencrypt;
 pub mod refresh;
 pub mod repositories;

@@ -113,4 +113,22 @@ impl Refusal {
             Refusal::InvalidHeader => "invalid_header",
         }
     }
+
+    /// The metric label of this refusal: `refused_` and its reason code.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            Refusal::NoSecret => "refused_no_secret",
+            Refusal::MissingSignature => "refused_missing_signature",
+            Refusal::MalformedSignature => "refused_malformed_signature",
+            Refusal::SignatureMismatch => "refused_signature_mismatch",
+            Refusal::NoSigningKey => "refused_no_signing_key",
+            Refusal::MissingSigningHeader => "refused_missing_signing_header",
+            Refusal::MalformedTimestamp => "refused_malformed_timestamp",
+            Refusal::StaleTimestamp => "refused_stale_timestamp",
+            Refusal::FutureTimestamp => "refused_future_timestamp",
+            Refusal::MissingDeliveryId => "refused_missing_delivery_id",
+            Refusal::MissingEventType => "refused_missing_event_type",
+            Refusal::InvalidHeader => "refused_invalid_header",
+        }
+    }
 }

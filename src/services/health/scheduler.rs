@@ -2,9 +2,6 @@
 //! `concurrency` at a time, each under a lease so that two processes never check the
 //! same connection at once. A pass tests a connection at most once and ends.
 
-use std::collections::HashSet;
-use std::sync::Arc;
-
 use chrono::TimeDelta;
 use uuid::Uuid;
 
@@ -12,6 +9,7 @@ use super::HealthChecker;
 use crate::error::{Error, Result};
 use crate::models::{ConnectionId, TenantId};
 use crate::repositories::{self, health_checks};
+use crate::services::passes;
 
 /// Connections selected per query of a pass.
 const BATCH: u32 = 200;
@@ -44,50 +42,34 @@ impl HealthChecker {
         if self.inner.options.interval.is_zero() {
             return Ok(report);
         }
-        let limit = Arc::new(tokio::sync::Semaphore::new(
-            self.inner.options.concurrency.max(1),
-        ));
-        let mut seen: HashSet<ConnectionId> = HashSet::new();
-        loop {
-            let due = health_checks::due_checks(&self.inner.db, repositories::now(), BATCH).await?;
-            let full = due.len() == BATCH as usize;
-            let fresh: Vec<_> = due.into_iter().filter(|(_, c)| seen.insert(*c)).collect();
-            if fresh.is_empty() {
-                break;
-            }
-            report.due += fresh.len() as u64;
-            let mut tasks = tokio::task::JoinSet::new();
-            for (tenant, connection) in fresh {
-                let permit = limit.clone().acquire_owned().await.expect("semaphore open");
+        let db = self.inner.db.clone();
+        let concurrency = self.inner.options.concurrency;
+        report.due = passes::run(
+            concurrency,
+            BATCH,
+            |batch| health_checks::due_checks(&db, repositories::now(), batch),
+            |tenant, connection| {
                 let this = self.clone();
-                tasks.spawn(async move {
-                    let result = this.check_scheduled(tenant, connection).await;
-                    drop(permit);
-                    result
-                });
-            }
-            while let Some(joined) = tasks.join_next().await {
-                match joined {
-                    Ok(Ok(One::Checked { healthy })) => {
-                        report.checked += 1;
-                        report.healthy += u64::from(healthy);
-                    }
-                    Ok(Ok(One::Skipped)) => report.skipped += 1,
-                    Ok(Ok(One::Failed)) => report.failed += 1,
-                    Ok(Err(err)) => {
-                        report.failed += 1;
-                        tracing::warn!(error = %err, "scheduled health check did not complete");
-                    }
-                    Err(err) => {
-                        report.failed += 1;
-                        tracing::error!(error = %err, "scheduled health check task failed");
-                    }
+                async move { this.check_scheduled(tenant, connection).await }
+            },
+            |joined| match joined {
+                Ok(Ok(One::Checked { healthy })) => {
+                    report.checked += 1;
+                    report.healthy += u64::from(healthy);
                 }
-            }
-            if !full {
-                break;
-            }
-        }
+                Ok(Ok(One::Skipped)) => report.skipped += 1,
+                Ok(Ok(One::Failed)) => report.failed += 1,
+                Ok(Err(err)) => {
+                    report.failed += 1;
+                    tracing::warn!(error = %err, "scheduled health check did not complete");
+                }
+                Err(err) => {
+                    report.failed += 1;
+                    tracing::error!(error = %err, "scheduled health check task failed");
+                }
+            },
+        )
+        .await?;
         Ok(report)
     }
 

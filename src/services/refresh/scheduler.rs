@@ -3,13 +3,11 @@
 //! A pass selects exactly what it will renew, gives every failure a retry time, and
 //! ends.
 
-use std::collections::HashSet;
-use std::sync::Arc;
-
 use super::{Refresher, Renewed, to_delta};
 use crate::error::Result;
 use crate::models::{ConnectionId, TenantId};
 use crate::repositories::{self, refresh_leases};
+use crate::services::passes;
 
 /// Connections selected per query of a pass.
 const BATCH: u32 = 500;
@@ -51,47 +49,29 @@ impl Refresher {
     /// even if one were selected again.
     pub async fn pass(&self) -> Result<PassReport> {
         let mut report = PassReport::default();
-        let limit = Arc::new(tokio::sync::Semaphore::new(
-            self.inner.options.concurrency.max(1),
-        ));
-        let mut seen: HashSet<ConnectionId> = HashSet::new();
-        loop {
-            let due = self.due(BATCH).await?;
-            let full = due.len() == BATCH as usize;
-            let fresh: Vec<_> = due.into_iter().filter(|(_, c)| seen.insert(*c)).collect();
-            if fresh.is_empty() {
-                break;
-            }
-            report.due += fresh.len() as u64;
-            let mut tasks = tokio::task::JoinSet::new();
-            for (tenant, connection) in fresh {
-                let permit = limit.clone().acquire_owned().await.expect("semaphore open");
+        report.due = passes::run(
+            self.inner.options.concurrency,
+            BATCH,
+            |batch| self.due(batch),
+            |tenant, connection| {
                 let this = self.clone();
-                tasks.spawn(async move {
-                    let result = this.refresh_if_due(tenant, connection).await;
-                    drop(permit);
-                    result
-                });
-            }
-            while let Some(joined) = tasks.join_next().await {
-                match joined {
-                    Ok(Ok(Renewed::Renewed)) => report.refreshed += 1,
-                    Ok(Ok(Renewed::Skipped)) => report.skipped += 1,
-                    Ok(Ok(Renewed::Failed)) => report.failed += 1,
-                    Ok(Err(err)) => {
-                        report.failed += 1;
-                        tracing::debug!(error = %err, "background renewal did not complete");
-                    }
-                    Err(err) => {
-                        report.failed += 1;
-                        tracing::error!(error = %err, "background renewal task failed");
-                    }
+                async move { this.refresh_if_due(tenant, connection).await }
+            },
+            |joined| match joined {
+                Ok(Ok(Renewed::Renewed)) => report.refreshed += 1,
+                Ok(Ok(Renewed::Skipped)) => report.skipped += 1,
+                Ok(Ok(Renewed::Failed)) => report.failed += 1,
+                Ok(Err(err)) => {
+                    report.failed += 1;
+                    tracing::debug!(error = %err, "background renewal did not complete");
                 }
-            }
-            if !full {
-                break;
-            }
-        }
+                Err(err) => {
+                    report.failed += 1;
+                    tracing::error!(error = %err, "background renewal task failed");
+                }
+            },
+        )
+        .await?;
         Ok(report)
     }
 

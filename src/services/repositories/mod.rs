@@ -300,32 +300,103 @@ pub async fn disconnect(
     actor: &Actor,
     id: ConnectionId,
 ) -> Result<Removed> {
-    let hook = match repository_connections::get(db, tenant, id).await? {
-        Some(repo) => repo.webhook_id,
-        None => None,
-    };
-    let Some(webhook_id) = hook else {
+    let Some((webhook_id, token)) = registered_hook(db, keyring, tenant, id).await? else {
         return lifecycle::disconnect(db, tenant, actor, id).await;
+    };
+    let removed = lifecycle::disconnect(db, tenant, actor, id).await?;
+    unregister(
+        db,
+        http,
+        tenant,
+        actor,
+        &removed.conn,
+        token,
+        webhook_id,
+        true,
+    )
+    .await?;
+    Ok(removed)
+}
+
+/// Deletes any connection (`services::connections::delete`). A repository connection's
+/// registered webhook is deleted at the service as on [`disconnect`], and
+/// `webhook_removed` is recorded after the `deleted` entry (the log outlives the row).
+pub async fn delete(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    http: &reqwest::Client,
+    tenant: TenantId,
+    actor: &Actor,
+    id: ConnectionId,
+) -> Result<Removed> {
+    let Some((webhook_id, token)) = registered_hook(db, keyring, tenant, id).await? else {
+        return lifecycle::delete(db, tenant, actor, id).await;
+    };
+    let removed = lifecycle::delete(db, tenant, actor, id).await?;
+    unregister(
+        db,
+        http,
+        tenant,
+        actor,
+        &removed.conn,
+        token,
+        webhook_id,
+        false,
+    )
+    .await?;
+    Ok(removed)
+}
+
+/// The webhook id connvault registered for the repository connection `id`, with the
+/// access token that can delete it (read now, before the credential is destroyed).
+async fn registered_hook(
+    db: &DatabaseConnection,
+    keyring: &Keyring,
+    tenant: TenantId,
+    id: ConnectionId,
+) -> Result<Option<(String, Option<SecretString>)>> {
+    let Some(webhook_id) = repository_connections::get(db, tenant, id)
+        .await?
+        .and_then(|repo| repo.webhook_id)
+    else {
+        return Ok(None);
     };
     let token = match credentials::read(db, keyring, tenant, id).await {
         Ok(Some(Credential::RepositoryToken { access_token, .. })) => Some(access_token),
         _ => None,
     };
-    let removed = lifecycle::disconnect(db, tenant, actor, id).await?;
-    let outcome = remove_hook(db, http, &removed.conn, token.as_ref(), &webhook_id).await;
+    Ok(Some((webhook_id, token)))
+}
+
+/// Deletes the webhook at the service, best effort, and records `webhook_removed` with
+/// the outcome; `row_kept` clears the stored webhook id of a still existing row.
+#[allow(clippy::too_many_arguments)]
+async fn unregister(
+    db: &DatabaseConnection,
+    http: &reqwest::Client,
+    tenant: TenantId,
+    actor: &Actor,
+    conn: &connection::Model,
+    token: Option<SecretString>,
+    webhook_id: String,
+    row_kept: bool,
+) -> Result<()> {
+    let outcome = remove_hook(db, http, conn, token.as_ref(), &webhook_id).await;
     let (ok, reason) = match outcome {
         Ok(()) => (true, None),
         Err(reason) => {
-            tracing::warn!(connection = %id.as_uuid(), reason, "the webhook was not deleted at the service");
+            tracing::warn!(connection = %conn.id, reason, "the webhook was not deleted at the service");
             (false, Some(reason))
         }
     };
     let txn = TenantTxn::begin_write(db, tenant).await?;
-    repository_connections::set_webhook_id(&txn, tenant, id, None).await?;
+    if row_kept {
+        repository_connections::set_webhook_id(&txn, tenant, conn.connection_id(), None).await?;
+    }
     let details = json!({ "webhook_id": webhook_id, "removed": ok, "reason_code": reason });
-    record(&txn, actor, &removed.conn, Action::WebhookRemoved, details).await?;
+    record(&txn, actor, conn, Action::WebhookRemoved, details).await?;
     txn.commit().await?;
-    Ok(removed)
+    Ok(())
 }
 
 async fn remove_hook(

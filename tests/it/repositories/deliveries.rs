@@ -255,6 +255,23 @@ async fn refusals_answer_alike_store_nothing_and_degrade_health_once(t: TestDb) 
     assert_eq!(r.status, StatusCode::GONE, "{}", r.json);
     assert_eq!(r.json["code"], "connection_disconnected");
     assert_eq!(events(&app, &tenant, "").await.len(), 2);
+
+    // `/metrics` counts every delivery by outcome.
+    app.call(Method::GET, "/metrics", None, None).await;
+    let metrics = last_body(&app);
+    for (outcome, n) in [
+        ("refused_no_active_repository_connection", 3),
+        ("refused_signature_mismatch", 17),
+        ("refused_missing_signature", 1),
+        ("refused_malformed_signature", 1),
+        ("too_large", 1),
+        ("not_json", 1),
+        ("stored", 2),
+        ("gone", 1),
+    ] {
+        let line = format!("connvault_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
 }
 
 async fn gitlab_signing_refuses_stale_timestamps(t: TestDb) {

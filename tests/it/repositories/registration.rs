@@ -374,6 +374,38 @@ async fn webhooks_are_registered_and_removed_at_each_service(t: TestDb) {
     assert_eq!(removed.len(), 4);
     assert_eq!(removed[0]["details"]["removed"], false, "{}", removed[0]);
     assert_eq!(removed[0]["details"]["reason_code"], "provider_refused");
+
+    // Deleting (rather than disconnecting) a repository connection removes its hook too.
+    *provider.failing_deletes.lock().unwrap() = false;
+    let access = token("del");
+    let r = upsert(
+        &app,
+        &tenant,
+        &admin,
+        json!({ "repository_url": "https://github.com/octo-org/deleted", "access_token": access, "register_webhook": true }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    provider.calls.lock().unwrap().clear();
+    let d = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/tenants/{tenant}/connections/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT, "{}", d.json);
+    let calls = provider.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].method, "DELETE");
+    assert_eq!(calls[0].path, "/repos/octo-org/deleted/hooks/12345678");
+    assert_eq!(calls[0].authorization, format!("Bearer {access}"));
+    let removed = activity("webhook_removed").await;
+    assert_eq!(removed.len(), 5);
+    assert_eq!(removed[0]["connection_id"], id.as_str(), "{}", removed[0]);
+    assert_eq!(removed[0]["details"]["removed"], true, "{}", removed[0]);
 }
 
 async fn a_refused_registration_stores_nothing(t: TestDb) {
