@@ -121,6 +121,30 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
     )
     .await
     .unwrap();
+    // An event endpoint, the connection's event fanned out to it, and one attempt
+    // (nothing listens at its address).
+    let options = connvault::services::events::EventOptions {
+        timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    let (_, signing) = connvault::services::events::endpoints::create(
+        &t.db,
+        keyring,
+        &options,
+        connvault::repositories::events::Owner::Tenant(tenant),
+        connvault::services::events::endpoints::EndpointInput {
+            url: "http://127.0.0.1:9/rls".to_owned(),
+            enabled: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    secrets::record(signing.expose_secret());
+    connvault::services::events::deliver::Deliverer::new(t.db.clone(), keyring.clone(), options)
+        .pass()
+        .await
+        .unwrap();
     // An operation run, written by the owner: the policy is what this file tests.
     if t.owner.get_database_backend() == DbBackend::Postgres {
         // Runs name a registered type (a foreign key).
@@ -313,8 +337,9 @@ async fn one_tenants_setting_sees_and_changes_nothing_of_another() {
             );
             continue;
         }
-        if table == "webhook_events" {
-            // Events are never changed, only purged: no UPDATE for the service.
+        if table == "webhook_events" || table == "event_attempts" {
+            // Events and attempts are never changed, only purged: no UPDATE for the
+            // service.
             assert_permission_denied(touch, "update webhook events");
             drop(txn);
             let txn = TenantTxn::begin_write(&t.db, a.tenant).await.unwrap();
@@ -364,7 +389,7 @@ async fn no_setting_or_an_empty_one_sees_nothing_and_writes_nothing() {
         // The pool, outside any transaction: no setting at all.
         assert_eq!(visible(&t.db, table).await, 0, "{table} without a setting");
         assert_policy_refused(insert_copy(&t.db, table, &row).await, table);
-        if table != "activity_log" && table != "webhook_events" {
+        if table != "activity_log" && table != "webhook_events" && table != "event_attempts" {
             let updated =
                 t.db.execute_raw(stmt(
                     &format!("UPDATE {table} SET tenant_id = tenant_id"),
