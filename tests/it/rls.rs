@@ -910,3 +910,74 @@ async fn knowing_a_keys_hash_shows_that_key_and_changes_nothing() {
     drop(txn);
     assert_eq!(owned_by(&t, "api_keys", b.tenant).await, 1);
 }
+
+/// The event tables' two extra policies show what their scope names and nothing else:
+/// a tenant never sees the deployment's endpoints; `deployment` sees only those (and
+/// writes no tenant's row); `worker` sees every tenant's and the deployment's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_scopes_show_what_they_name() {
+    let t = TestDb::postgres().await;
+    let keyring = t.keyring().await;
+    let a = seed(&t, &keyring, "a", "acct_a").await;
+    seed(&t, &keyring, "b", "acct_b").await;
+    let (_, secret) = connvault::services::events::endpoints::create(
+        &t.db,
+        &keyring,
+        &Default::default(),
+        connvault::repositories::events::Owner::Deployment,
+        connvault::services::events::endpoints::EndpointInput {
+            url: "http://127.0.0.1:9/all".to_owned(),
+            enabled: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    secrets::record(secret.expose_secret());
+    let a_row = a_row_of(&t, "event_endpoints", a.tenant).await;
+
+    let txn = TenantTxn::begin_write(&t.db, a.tenant).await.unwrap();
+    assert_eq!(visible(&txn, "event_endpoints").await, 1, "A's own only");
+    drop(txn);
+
+    let scoped = async |scope: &str| {
+        let txn = sea_orm::TransactionTrait::begin(&t.db).await.unwrap();
+        txn.execute_raw(stmt(
+            "SELECT set_config('connvault.event_scope', $1, true)",
+            vec![scope.into()],
+        ))
+        .await
+        .unwrap();
+        txn
+    };
+    let txn = scoped("deployment").await;
+    assert_eq!(
+        visible(&txn, "event_endpoints").await,
+        1,
+        "the deployment's only"
+    );
+    assert_eq!(
+        count(
+            &txn,
+            "SELECT COUNT(*) AS n FROM event_endpoints WHERE tenant_id IS NULL",
+            vec![]
+        )
+        .await,
+        1
+    );
+    assert_eq!(visible(&txn, "events").await, 0, "no tenant's events");
+    assert_policy_refused(
+        insert_copy(&txn, "event_endpoints", &a_row).await,
+        "deployment",
+    );
+    drop(txn);
+
+    let txn = scoped("worker").await;
+    assert_eq!(visible(&txn, "event_endpoints").await, 3, "every endpoint");
+    assert!(visible(&txn, "events").await >= 2, "every tenant's events");
+    drop(txn);
+
+    let txn = scoped("something else").await;
+    assert_eq!(visible(&txn, "event_endpoints").await, 0);
+    drop(txn);
+}
