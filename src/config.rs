@@ -271,6 +271,38 @@ pub struct ServeArgs {
         default_value_t = 10_000
     )]
     pub health_check_timeout_ms: u64,
+    /// Outbound events: allow endpoint URLs that resolve to loopback, private,
+    /// link-local or metadata addresses in the production profile (always allowed in
+    /// `local` and `test`, as is http).
+    #[arg(long, env = "CONNVAULT_EVENT_ALLOW_PRIVATE", default_value_t = false)]
+    pub event_allow_private: bool,
+    /// Days an outbound event, with its deliveries, is kept before the purge.
+    #[arg(long, env = "CONNVAULT_EVENT_RETENTION_DAYS", default_value_t = crate::services::events::DEFAULT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub event_retention_days: u32,
+    /// Delays before each delivery attempt, comma-separated (`ms`, `s`, `m`, `h`);
+    /// after the last, a delivery fails. Compress it for tests.
+    #[arg(
+        long,
+        env = "CONNVAULT_EVENT_RETRY_SCHEDULE",
+        default_value = "0,5s,5m,30m,2h,5h,10h,10h"
+    )]
+    pub event_retry_schedule: String,
+    /// Timeout of one delivery attempt, in milliseconds.
+    #[arg(long, env = "CONNVAULT_EVENT_TIMEOUT_MS", default_value_t = 15_000)]
+    pub event_timeout_ms: u64,
+    /// An endpoint whose attempts all failed for this many seconds is disabled (5 days).
+    #[arg(long, env = "CONNVAULT_EVENT_DISABLE_AFTER_SECS", default_value_t = 5 * 24 * 3600)]
+    pub event_disable_after_secs: u64,
+    /// Seconds a rotated-out signing secret keeps signing beside the new one (24 h).
+    #[arg(long, env = "CONNVAULT_EVENT_SECRET_OVERLAP_SECS", default_value_t = 24 * 3600)]
+    pub event_secret_overlap_secs: u64,
+    /// Milliseconds between the delivery worker's passes.
+    #[arg(long, env = "CONNVAULT_EVENT_POLL_MS", default_value_t = 1000)]
+    pub event_poll_ms: u64,
+    /// Delivery attempts one process sends at once.
+    #[arg(long, env = "CONNVAULT_EVENT_CONCURRENCY", default_value_t = 16)]
+    pub event_concurrency: usize,
 }
 
 impl ServeArgs {
@@ -304,8 +336,32 @@ impl ServeArgs {
         }
     }
 
+    /// The outbound events' options from these settings and the profile.
+    pub fn event_options(
+        &self,
+        profile: Profile,
+    ) -> anyhow::Result<crate::services::events::EventOptions> {
+        use std::time::Duration;
+
+        use crate::services::events::EventOptions;
+        let schedule = crate::events::RetrySchedule::parse(&self.event_retry_schedule)
+            .map_err(|why| anyhow::anyhow!("CONNVAULT_EVENT_RETRY_SCHEDULE: {why}"))?;
+        Ok(EventOptions {
+            url_policy: EventOptions::url_policy_for(profile, self.event_allow_private),
+            schedule,
+            timeout: Duration::from_millis(self.event_timeout_ms.clamp(1, 60_000)),
+            disable_after: Duration::from_secs(self.event_disable_after_secs.max(1)),
+            secret_overlap: Duration::from_secs(self.event_secret_overlap_secs),
+            concurrency: self.event_concurrency.max(1),
+            poll: Duration::from_millis(self.event_poll_ms.max(10)),
+            retention_days: self.event_retention_days,
+            ..EventOptions::default()
+        })
+    }
+
     /// What start-up can check of these settings before anything is touched.
     pub fn validate(&self, profile: Profile) -> anyhow::Result<()> {
+        self.event_options(profile)?;
         if self.webhook_max_bytes == 0 {
             anyhow::bail!("CONNVAULT_WEBHOOK_MAX_BYTES must be at least 1");
         }

@@ -6,6 +6,7 @@
 //! - [`db`]: connecting to SQLite or PostgreSQL and running migrations.
 //! - [`http`]: the axum router served by `connvault serve`; [`cli`]: the binary's commands.
 //! - [`webhooks`]: verifying inbound deliveries of GitHub, GitLab and Bitbucket.
+//! - [`events`]: outbound events: types, bodies, Standard Webhooks signing, retries, URL rules.
 //! - [`config`] and [`error`]: the typed configuration and the library's error enum.
 
 pub mod audit;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod models;

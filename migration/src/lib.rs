@@ -20,10 +20,11 @@ mod m2026_12_03_091000_operation_workers;
 mod m2026_12_03_092000_operation_type_in_use;
 mod m2026_12_03_100000_health_checks;
 mod m2026_12_03_120000_repositories_and_webhook_events;
+mod m2026_12_04_090000_outbound_events;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
-pub const TENANT_TABLES: [&str; 8] = [
+pub const TENANT_TABLES: [&str; 12] = [
     "connections",
     "credential_secrets",
     "activity_log",
@@ -32,7 +33,14 @@ pub const TENANT_TABLES: [&str; 8] = [
     "operation_runs",
     "repository_connections",
     "webhook_events",
+    "event_endpoints",
+    "events",
+    "event_deliveries",
+    "event_attempts",
 ];
+
+/// Outbound event delivery statuses, checked by the database.
+pub use m2026_12_04_090000_outbound_events::DELIVERY_STATUSES;
 
 /// Operation-run statuses and outcomes, checked by the database.
 pub use m2026_12_03_090000_operations::{RUN_OUTCOMES, RUN_STATUSES};
@@ -77,6 +85,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2026_12_03_092000_operation_type_in_use::Migration),
             Box::new(m2026_12_03_100000_health_checks::Migration),
             Box::new(m2026_12_03_120000_repositories_and_webhook_events::Migration),
+            Box::new(m2026_12_04_090000_outbound_events::Migration),
         ]
     }
 }

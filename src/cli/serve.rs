@@ -13,6 +13,7 @@ use crate::crypto::Keyring;
 use crate::db;
 use crate::http::{self, AppState};
 use crate::jobs::Jobs;
+use crate::services::events::deliver::Deliverer;
 use crate::services::{connect, operations};
 
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
@@ -51,10 +52,13 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     if args.public_url.is_none() && args.bind.port() == 0 {
         public_url = url::Url::parse(&format!("http://{addr}"))?;
     }
+    let events = args.event_options(global.profile)?;
     let state = AppState::with_oauth(db.clone(), keyring, public_url, args.refresh_options())
         .with_webhook_max_bytes(args.webhook_max_bytes)
-        .with_health(args.health_options());
-    let jobs = jobs(&db, &state, args).start();
+        .with_health(args.health_options())
+        .with_events(events.clone());
+    let deliverer = Deliverer::new(db.clone(), state.keyring.clone(), events);
+    let jobs = jobs(&db, &state, args, deliverer).start();
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -67,10 +71,26 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
 /// The periodic tasks: background token renewal and scheduled health checks (each
 /// unless its interval is 0), the purge of webhook events past
 /// `CONNVAULT_WEBHOOK_RETENTION_DAYS`, the expiry of connect sessions left unfinished,
-/// which erases their PKCE verifiers, and the rescue of operation runs whose worker
-/// stopped heartbeating.
-fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs) -> Jobs {
+/// which erases their PKCE verifiers, the rescue of operation runs whose worker
+/// stopped heartbeating, the delivery of outbound events and their purge past
+/// `CONNVAULT_EVENT_RETENTION_DAYS`.
+fn jobs(db: &DatabaseConnection, state: &AppState, args: &ServeArgs, deliverer: Deliverer) -> Jobs {
     let mut jobs = Jobs::new();
+    let worker = deliverer.clone();
+    jobs = jobs.every("deliver_events", deliverer.options().poll, move || {
+        let worker = worker.clone();
+        async move { worker.logged_pass().await }
+    });
+    jobs = jobs.every("purge_events", WEBHOOK_PURGE_INTERVAL, move || {
+        let worker = deliverer.clone();
+        async move {
+            let purged = worker.purge(chrono::Utc::now()).await?;
+            if purged > 0 {
+                tracing::info!(purged, "outbound events past their retention deleted");
+            }
+            Ok(())
+        }
+    });
     if args.refresh_interval_secs > 0 {
         let refresher = state.refresher.clone();
         jobs = jobs.every("refresh", refresher.options().interval, move || {

@@ -33,6 +33,10 @@ pub const SERVICE_GRANTS: &[(&str, &str)] = &[
     ("operation_runs", "SELECT, INSERT, UPDATE, DELETE"),
     ("repository_connections", "SELECT, INSERT, UPDATE, DELETE"),
     ("webhook_events", "SELECT, INSERT, DELETE"),
+    ("event_endpoints", "SELECT, INSERT, UPDATE, DELETE"),
+    ("events", "SELECT, INSERT, UPDATE, DELETE"),
+    ("event_deliveries", "SELECT, INSERT, UPDATE, DELETE"),
+    ("event_attempts", "SELECT, INSERT, DELETE"),
 ];
 
 /// The login role a single-URL set-up makes for the service.
@@ -286,7 +290,10 @@ pub async fn self_check<C: ConnectionTrait>(db: &C) -> Result<()> {
                           AND p.cmd = 'UPDATE' AND p.qual LIKE '%connvault.operation_queue%' \
                           AND p.with_check = 'false') \
                  AND NOT (p.tablename = 'operation_runs' AND p.policyname = 'operation_claim_lookup' \
-                          AND p.cmd = 'SELECT' AND p.qual LIKE '%connvault.claim_token_hash%')), '') \
+                          AND p.cmd = 'SELECT' AND p.qual LIKE '%connvault.claim_token_hash%') \
+                 AND NOT (p.tablename IN ('event_endpoints', 'events', 'event_deliveries', 'event_attempts') \
+                          AND p.policyname IN ('event_deployment', 'event_worker') \
+                          AND p.cmd = 'ALL' AND p.qual LIKE '%connvault.event_scope%')), '') \
                  AS other_policies, \
                c.oid IS NOT NULL AND has_table_privilege(current_user, c.oid, 'TRUNCATE') \
                  AS can_truncate \

@@ -8,6 +8,7 @@ mod connections;
 mod credentials;
 mod docs;
 pub mod error;
+mod events;
 mod examples;
 mod extract;
 pub(crate) mod health;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub inbound: Arc<crate::services::inbound::Inbound>,
     /// The client for Git services' APIs (webhook registration).
     pub git_http: reqwest::Client,
+    /// Outbound events: the URL rules and the secret overlap endpoints are managed by.
+    pub events: Arc<crate::services::events::EventOptions>,
 }
 
 /// The public URL when none is configured.
@@ -100,6 +103,7 @@ impl AppState {
             public_url,
             inbound: Default::default(),
             git_http: crate::services::repositories::hooks::client(),
+            events: Default::default(),
         }
     }
 
@@ -111,6 +115,12 @@ impl AppState {
 }
 
 impl AppState {
+    /// The same state with outbound events managed under `options`.
+    pub fn with_events(mut self, options: crate::services::events::EventOptions) -> Self {
+        self.events = Arc::new(options);
+        self
+    }
+
     /// The same state with health checks behaving as `options` say.
     pub fn with_health(mut self, options: HealthOptions) -> Self {
         self.health = HealthChecker::new(
@@ -202,6 +212,50 @@ pub fn router(state: AppState) -> Router {
         .route(
             &format!("{tenant}/operations/{{run_id}}/cancel"),
             post(operations::cancel),
+        )
+        .route(
+            &format!("{tenant}/event-endpoints"),
+            post(events::tenant::create).get(events::tenant::list),
+        )
+        .route(
+            &format!("{tenant}/event-endpoints/{{endpoint_id}}"),
+            get(events::tenant::get)
+                .patch(events::tenant::update)
+                .delete(events::tenant::delete),
+        )
+        .route(
+            &format!("{tenant}/event-endpoints/{{endpoint_id}}/rotate-secret"),
+            post(events::tenant::rotate),
+        )
+        .route(
+            &format!("{tenant}/event-endpoints/{{endpoint_id}}/deliveries"),
+            get(events::tenant::deliveries),
+        )
+        .route(
+            &format!("{tenant}/event-endpoints/{{endpoint_id}}/deliveries/{{delivery_id}}/retry"),
+            post(events::tenant::retry),
+        )
+        .route(
+            "/v1/event-endpoints",
+            post(events::deployment::create).get(events::deployment::list),
+        )
+        .route(
+            "/v1/event-endpoints/{endpoint_id}",
+            get(events::deployment::get)
+                .patch(events::deployment::update)
+                .delete(events::deployment::delete),
+        )
+        .route(
+            "/v1/event-endpoints/{endpoint_id}/rotate-secret",
+            post(events::deployment::rotate),
+        )
+        .route(
+            "/v1/event-endpoints/{endpoint_id}/deliveries",
+            get(events::deployment::deliveries),
+        )
+        .route(
+            "/v1/event-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry",
+            post(events::deployment::retry),
         )
         .route("/v1/operations/claim", post(worker::claim))
         .route("/v1/operations/{run_id}/heartbeat", post(worker::heartbeat))

@@ -6,9 +6,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    activity, connection_tests, connections, credentials, health, metrics, oauth, oauth_apps,
-    operation_types, operations, providers, repositories, repository_views, tenants, views,
-    webhooks, worker,
+    activity, connection_tests, connections, credentials, events, health, metrics, oauth,
+    oauth_apps, operation_types, operations, providers, repositories, repository_views, tenants,
+    views, webhooks, worker,
 };
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
@@ -35,6 +35,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         (name = "operation-runs", description = "A tenant's operation runs: started through the gate, listed, cancelled"),
         (name = "operations", description = "Probes and metrics (no key)"),
         (name = "repositories", description = "Repository connections (GitHub, GitLab, Bitbucket) and their verified inbound webhooks"),
+        (name = "events", description = "Outbound events: endpoints (a tenant's, or deployment-wide for operators) that receive changes signed by the Standard Webhooks scheme, their deliveries and retries"),
         (name = "workers", description = "Worker keys: claim operation runs of every tenant, heartbeat and complete them, and read a claimed run's credential"),
     ),
     paths(
@@ -53,6 +54,11 @@ use crate::services::credentials::{Credential, CredentialKind};
         health::healthz, health::readyz, metrics::render,
         repositories::upsert, repositories::list, repositories::events, webhooks::receive,
         worker::claim, worker::heartbeat, worker::complete, worker::credentials,
+        events::tenant::create, events::tenant::list, events::tenant::get, events::tenant::update,
+        events::tenant::delete, events::tenant::rotate, events::tenant::deliveries, events::tenant::retry,
+        events::deployment::create, events::deployment::list, events::deployment::get,
+        events::deployment::update, events::deployment::delete, events::deployment::rotate,
+        events::deployment::deliveries, events::deployment::retry,
     ),
     components(schemas(
         views::TenantView, views::ApiKeyView, views::CreatedApiKeyView, views::ProviderView,
@@ -85,6 +91,11 @@ use crate::services::credentials::{Credential, CredentialKind};
         crate::services::operations::Completion, crate::services::operations::FailureSummary,
         crate::models::operation_run::RunStatus, crate::models::operation_run::RunOutcome,
         crate::models::operation_run::NextStep,
+        events::views::EventTypeName, events::views::CreateEventEndpoint,
+        events::views::UpdateEventEndpoint, events::views::EventEndpointView,
+        events::views::EventEndpointSecretView, events::views::AttemptView,
+        events::views::EventDeliveryView, crate::models::event_delivery::DeliveryStatus,
+        views::Page<events::views::EventEndpointView>, views::Page<events::views::EventDeliveryView>,
     )),
     modifiers(&BearerAuth),
 )]

@@ -84,6 +84,11 @@ pub enum Action {
     /// (`details.removed` false, `details.reason_code`): best effort, recorded either way.
     #[sea_orm(string_value = "webhook_removed")]
     WebhookRemoved,
+    /// One of the tenant's event endpoints was disabled by the delivery worker;
+    /// `details` has the endpoint id, its host and the reason (`gone`: it answered
+    /// 410; `failing`: every attempt failed for too long).
+    #[sea_orm(string_value = "event_endpoint_disabled")]
+    EventEndpointDisabled,
 }
 
 impl Action {
@@ -110,6 +115,7 @@ impl Action {
             "repository_connected" => Action::RepositoryConnected,
             "webhook_registered" => Action::WebhookRegistered,
             "webhook_removed" => Action::WebhookRemoved,
+            "event_endpoint_disabled" => Action::EventEndpointDisabled,
             _ => return None,
         })
     }

@@ -44,6 +44,15 @@ pub async fn record<C: TenantScope>(
     actor: &Actor,
     entry: Entry<'_>,
 ) -> Result<activity::Model> {
+    // The outbound event this entry reports, if any: written with it, in the change's
+    // transaction (the outbox), so neither exists without the other.
+    let event = crate::events::from_activity(
+        entry.action,
+        entry.connection_id,
+        entry.provider_slug,
+        &actor.name,
+        &entry.details,
+    );
     let row = activity::ActiveModel {
         id: Set(Uuid::new_v4()),
         tenant_id: Set(tenant.as_uuid()),
@@ -55,7 +64,14 @@ pub async fn record<C: TenantScope>(
         details: Set(entry.details),
         created_at: Set(super::now()),
     };
-    tenancy::write(db, tenant, async |db| Ok(row.insert(db).await?)).await
+    tenancy::write(db, tenant, async |db| {
+        let row = row.insert(db).await?;
+        if let Some((event_type, data)) = event {
+            super::events::emit(db, tenant, event_type, data).await?;
+        }
+        Ok(row)
+    })
+    .await
 }
 
 /// Filters of the activity list.

@@ -3,7 +3,9 @@
 //! operators' narrow path through row-level security: a function counts one tenant at a
 //! time under the policy, and only counts come out.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QuerySelect, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QuerySelect, Statement, TransactionTrait,
+};
 
 use crate::error::Result;
 use crate::models::{TenantId, oauth_app};
@@ -50,8 +52,10 @@ pub async fn all<C: ConnectionTrait>(db: &C) -> Result<Vec<KeyUsage>> {
     Ok(out)
 }
 
-/// Ciphertexts that belong to no tenant (the OAuth apps' client secrets), per key.
-pub async fn global<C: ConnectionTrait>(db: &C) -> Result<Vec<(u32, u64)>> {
+/// Ciphertexts outside `credential_secrets` and connect sessions: the OAuth apps'
+/// client secrets (no tenant) and the event endpoints' signing secrets (a tenant's or
+/// the deployment's), per key.
+pub async fn global<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<Vec<(u32, u64)>> {
     let rows: Vec<(i32, i64)> = oauth_app::Entity::find()
         .select_only()
         .column(oauth_app::Column::SecretKeyId)
@@ -60,15 +64,20 @@ pub async fn global<C: ConnectionTrait>(db: &C) -> Result<Vec<(u32, u64)>> {
         .into_tuple()
         .all(db)
         .await?;
-    Ok(rows
+    let mut out: Vec<(u32, u64)> = rows
         .into_iter()
         .map(|(k, n)| (u32::try_from(k).unwrap_or(0), u64::try_from(n).unwrap_or(0)))
-        .collect())
+        .collect();
+    out.extend(super::events::key_usage(db).await?);
+    Ok(out)
 }
 
 /// Ciphertexts under the keys `keys` accepts, all tenants and the global ones
 /// together.
-pub async fn count_for_keys<C: ConnectionTrait>(db: &C, keys: impl Fn(u32) -> bool) -> Result<u64> {
+pub async fn count_for_keys<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    keys: impl Fn(u32) -> bool,
+) -> Result<u64> {
     let tenants: u64 = all(db)
         .await?
         .iter()

@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod connect_sessions;
 pub mod connections;
 pub mod credential_secrets;
+pub mod events;
 pub mod health_checks;
 pub mod key_usage;
 pub mod oauth_apps;

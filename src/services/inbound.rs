@@ -19,11 +19,13 @@ use uuid::Uuid;
 
 use crate::crypto::Keyring;
 use crate::error::Result;
+use crate::events::EventType;
 use crate::models::activity::Action;
 use crate::models::connection::{ConnectionStatus, HealthStatus};
 use crate::models::{ConnectionId, ServiceType, TenantId};
 use crate::repositories::activity::Actor;
 use crate::repositories::connections::{self, ConnectionError, TokenStatusPatch};
+use crate::repositories::events;
 use crate::repositories::repository_connections;
 use crate::repositories::webhook_events::{self, NewEvent};
 use crate::services::activity::record;
@@ -165,6 +167,14 @@ pub async fn receive(
     let hook_id = (delivery.event_type == "ping")
         .then(|| ping_hook_id(&payload))
         .flatten();
+    // The outbound `repository.event` forwards the verified delivery.
+    let mut forwarded = json!({
+        "connection_id": id.as_uuid(),
+        "provider": target.provider_slug,
+        "delivery_id": delivery.delivery_id,
+        "event_type": delivery.event_type,
+        "payload": payload,
+    });
     let event = NewEvent {
         connection: id,
         delivery_id: delivery.delivery_id,
@@ -177,6 +187,8 @@ pub async fn receive(
     let Some(event_id) = webhook_events::insert(&txn, tenant, event).await? else {
         return Ok(Receipt::Duplicate);
     };
+    forwarded["webhook_event_id"] = json!(event_id);
+    events::emit(&txn, tenant, EventType::RepositoryEvent, forwarded).await?;
     repository_connections::record_sync(&txn, tenant, id, now).await?;
     if let Some(hook_id) = hook_id {
         repository_connections::set_webhook_id(&txn, tenant, id, Some(hook_id)).await?;

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod connections;
 pub mod credential_fit;
 pub mod credentials;
+pub mod events;
 pub mod health;
 pub mod inbound;
 pub mod operations;

@@ -230,6 +230,11 @@ pub async fn run(
         crate::repositories::oauth_apps::reencrypt(db, keyring, target).await?;
     report.reencrypted += apps;
     report.unreadable += apps_unreadable;
+    // The event endpoints' signing secrets.
+    let (endpoints, endpoints_unreadable) =
+        crate::repositories::events::endpoints::reencrypt(db, keyring, target).await?;
+    report.reencrypted += endpoints;
+    report.unreadable += endpoints_unreadable;
     report.remaining = stale_count(db, target).await?;
     Ok(report)
 }

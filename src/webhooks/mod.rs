@@ -15,7 +15,7 @@ mod secret;
 mod standard;
 mod verify;
 
-pub use secret::generate_secret;
+pub use secret::{SIGNING_KEY_PREFIX, generate_secret};
 pub use standard::TOLERANCE_SECS;
 pub use verify::verify;
 

@@ -11,6 +11,7 @@ mod connections;
 mod constraints;
 mod credentials;
 mod defaults;
+mod events;
 mod harness;
 mod health;
 mod http_health;

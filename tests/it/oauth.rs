@@ -603,6 +603,28 @@ async fn provider_outages_degrade_health_keep_status_and_recover() {
             "refresh_recovered"
         ]
     );
+    // Each of those changes wrote its outbound event in its transaction.
+    let tenant = connvault::models::TenantId::parse(&s.tenant).unwrap();
+    let events = connvault::repositories::events::all_of_tenant(&s.app.t.db, tenant)
+        .await
+        .unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "connection.created",
+            "token.refresh_failed",
+            "token.refresh_failed",
+            "token.refresh_recovered"
+        ]
+    );
+    assert!(
+        events[1]
+            .body
+            .contains("\"reason_code\":\"provider_unavailable\""),
+        "{}",
+        events[1].body
+    );
 }
 
 impl Setup {

@@ -121,6 +121,30 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
     )
     .await
     .unwrap();
+    // An event endpoint, the connection's event fanned out to it, and one attempt
+    // (nothing listens at its address).
+    let options = connvault::services::events::EventOptions {
+        timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    let (_, signing) = connvault::services::events::endpoints::create(
+        &t.db,
+        keyring,
+        &options,
+        connvault::repositories::events::Owner::Tenant(tenant),
+        connvault::services::events::endpoints::EndpointInput {
+            url: "http://127.0.0.1:9/rls".to_owned(),
+            enabled: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    secrets::record(signing.expose_secret());
+    connvault::services::events::deliver::Deliverer::new(t.db.clone(), keyring.clone(), options)
+        .pass()
+        .await
+        .unwrap();
     // An operation run, written by the owner: the policy is what this file tests.
     if t.owner.get_database_backend() == DbBackend::Postgres {
         // Runs name a registered type (a foreign key).
@@ -313,8 +337,9 @@ async fn one_tenants_setting_sees_and_changes_nothing_of_another() {
             );
             continue;
         }
-        if table == "webhook_events" {
-            // Events are never changed, only purged: no UPDATE for the service.
+        if table == "webhook_events" || table == "event_attempts" {
+            // Events and attempts are never changed, only purged: no UPDATE for the
+            // service.
             assert_permission_denied(touch, "update webhook events");
             drop(txn);
             let txn = TenantTxn::begin_write(&t.db, a.tenant).await.unwrap();
@@ -364,7 +389,7 @@ async fn no_setting_or_an_empty_one_sees_nothing_and_writes_nothing() {
         // The pool, outside any transaction: no setting at all.
         assert_eq!(visible(&t.db, table).await, 0, "{table} without a setting");
         assert_policy_refused(insert_copy(&t.db, table, &row).await, table);
-        if table != "activity_log" && table != "webhook_events" {
+        if table != "activity_log" && table != "webhook_events" && table != "event_attempts" {
             let updated =
                 t.db.execute_raw(stmt(
                     &format!("UPDATE {table} SET tenant_id = tenant_id"),
@@ -884,4 +909,75 @@ async fn knowing_a_keys_hash_shows_that_key_and_changes_nothing() {
     }
     drop(txn);
     assert_eq!(owned_by(&t, "api_keys", b.tenant).await, 1);
+}
+
+/// The event tables' two extra policies show what their scope names and nothing else:
+/// a tenant never sees the deployment's endpoints; `deployment` sees only those (and
+/// writes no tenant's row); `worker` sees every tenant's and the deployment's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_scopes_show_what_they_name() {
+    let t = TestDb::postgres().await;
+    let keyring = t.keyring().await;
+    let a = seed(&t, &keyring, "a", "acct_a").await;
+    seed(&t, &keyring, "b", "acct_b").await;
+    let (_, secret) = connvault::services::events::endpoints::create(
+        &t.db,
+        &keyring,
+        &Default::default(),
+        connvault::repositories::events::Owner::Deployment,
+        connvault::services::events::endpoints::EndpointInput {
+            url: "http://127.0.0.1:9/all".to_owned(),
+            enabled: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    secrets::record(secret.expose_secret());
+    let a_row = a_row_of(&t, "event_endpoints", a.tenant).await;
+
+    let txn = TenantTxn::begin_write(&t.db, a.tenant).await.unwrap();
+    assert_eq!(visible(&txn, "event_endpoints").await, 1, "A's own only");
+    drop(txn);
+
+    let scoped = async |scope: &str| {
+        let txn = sea_orm::TransactionTrait::begin(&t.db).await.unwrap();
+        txn.execute_raw(stmt(
+            "SELECT set_config('connvault.event_scope', $1, true)",
+            vec![scope.into()],
+        ))
+        .await
+        .unwrap();
+        txn
+    };
+    let txn = scoped("deployment").await;
+    assert_eq!(
+        visible(&txn, "event_endpoints").await,
+        1,
+        "the deployment's only"
+    );
+    assert_eq!(
+        count(
+            &txn,
+            "SELECT COUNT(*) AS n FROM event_endpoints WHERE tenant_id IS NULL",
+            vec![]
+        )
+        .await,
+        1
+    );
+    assert_eq!(visible(&txn, "events").await, 0, "no tenant's events");
+    assert_policy_refused(
+        insert_copy(&txn, "event_endpoints", &a_row).await,
+        "deployment",
+    );
+    drop(txn);
+
+    let txn = scoped("worker").await;
+    assert_eq!(visible(&txn, "event_endpoints").await, 3, "every endpoint");
+    assert!(visible(&txn, "events").await >= 2, "every tenant's events");
+    drop(txn);
+
+    let txn = scoped("something else").await;
+    assert_eq!(visible(&txn, "event_endpoints").await, 0);
+    drop(txn);
 }

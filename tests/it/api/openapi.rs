@@ -83,6 +83,43 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/v1/tenants/{tenant_id}/repositories"),
     ("get", "/v1/tenants/{tenant_id}/webhook-events"),
     ("post", "/webhooks/{connection_id}"),
+    ("post", "/v1/tenants/{tenant_id}/event-endpoints"),
+    ("get", "/v1/tenants/{tenant_id}/event-endpoints"),
+    (
+        "get",
+        "/v1/tenants/{tenant_id}/event-endpoints/{endpoint_id}",
+    ),
+    (
+        "patch",
+        "/v1/tenants/{tenant_id}/event-endpoints/{endpoint_id}",
+    ),
+    (
+        "delete",
+        "/v1/tenants/{tenant_id}/event-endpoints/{endpoint_id}",
+    ),
+    (
+        "post",
+        "/v1/tenants/{tenant_id}/event-endpoints/{endpoint_id}/rotate-secret",
+    ),
+    (
+        "get",
+        "/v1/tenants/{tenant_id}/event-endpoints/{endpoint_id}/deliveries",
+    ),
+    (
+        "post",
+        "/v1/tenants/{tenant_id}/event-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry",
+    ),
+    ("post", "/v1/event-endpoints"),
+    ("get", "/v1/event-endpoints"),
+    ("get", "/v1/event-endpoints/{endpoint_id}"),
+    ("patch", "/v1/event-endpoints/{endpoint_id}"),
+    ("delete", "/v1/event-endpoints/{endpoint_id}"),
+    ("post", "/v1/event-endpoints/{endpoint_id}/rotate-secret"),
+    ("get", "/v1/event-endpoints/{endpoint_id}/deliveries"),
+    (
+        "post",
+        "/v1/event-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry",
+    ),
 ];
 
 /// Deliveries of Git services: the signature is the credential, so no API key (an

@@ -72,10 +72,21 @@ struct Ids {
     session: String,
     slug: String,
     token: String,
+    endpoint: String,
+    deployment_endpoint: String,
+    delivery: String,
+    deployment_delivery: String,
 }
 
 fn fill(template: &str, ids: &Ids) -> String {
+    let (endpoint, delivery) = if template.starts_with("/v1/event-endpoints") {
+        (&ids.deployment_endpoint, &ids.deployment_delivery)
+    } else {
+        (&ids.endpoint, &ids.delivery)
+    };
     template
+        .replace("{endpoint_id}", endpoint)
+        .replace("{delivery_id}", delivery)
         .replace("{tenant_id}", &ids.tenant)
         .replace("{connection_id}", &ids.connection)
         .replace("{key_id}", &ids.key)
@@ -196,6 +207,52 @@ async fn every_request_example_is_accepted_and_every_answer_is_documented(t: Tes
         &op,
     )
     .await;
+    // Event endpoints: a tenant's and a deployment-wide one, each changed by the
+    // example, and a delivery of the connection's event to each (fanned out by the
+    // worker's first step; nothing is sent).
+    let endpoints = "/v1/tenants/{tenant_id}/event-endpoints";
+    let endpoint =
+        walk("post", endpoints, format!("{base}/event-endpoints"), &op).await["endpoint"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    walk(
+        "patch",
+        &format!("{endpoints}/{{endpoint_id}}"),
+        format!("{base}/event-endpoints/{endpoint}"),
+        &op,
+    )
+    .await;
+    let deployment_endpoint = walk(
+        "post",
+        "/v1/event-endpoints",
+        "/v1/event-endpoints".into(),
+        &op,
+    )
+    .await["endpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    walk(
+        "patch",
+        "/v1/event-endpoints/{endpoint_id}",
+        format!("/v1/event-endpoints/{deployment_endpoint}"),
+        &op,
+    )
+    .await;
+    connvault::repositories::events::deliveries::dispatch(&app.t.db, 500, chrono::Utc::now())
+        .await
+        .unwrap();
+    let first_delivery = async |path: String| {
+        let r = app.get(&format!("{path}/deliveries"), &op).await;
+        r.json["items"][0]["id"]
+            .as_str()
+            .expect("a delivery")
+            .to_owned()
+    };
+    let delivery = first_delivery(format!("{base}/event-endpoints/{endpoint}")).await;
+    let deployment_delivery =
+        first_delivery(format!("/v1/event-endpoints/{deployment_endpoint}")).await;
     // A delivery's example is a payload only the Git service can sign: sent unsigned,
     // it is refused as documented.
     let receiver = ("post".to_owned(), "/webhooks/{connection_id}".to_owned());
@@ -294,6 +351,10 @@ async fn every_request_example_is_accepted_and_every_answer_is_documented(t: Tes
         session: session["id"].as_str().unwrap().to_owned(),
         slug: "github".into(),
         token: session["token"].as_str().unwrap().to_owned(),
+        endpoint: endpoint.clone(),
+        deployment_endpoint: deployment_endpoint.clone(),
+        delivery: delivery.clone(),
+        deployment_delivery: deployment_delivery.clone(),
     };
     let unknown = Ids {
         tenant: uuid::Uuid::new_v4().to_string(),
@@ -302,6 +363,10 @@ async fn every_request_example_is_accepted_and_every_answer_is_documented(t: Tes
         session: uuid::Uuid::new_v4().to_string(),
         slug: "no-such-provider".into(),
         token: "cvc_unknown".into(),
+        endpoint: uuid::Uuid::new_v4().to_string(),
+        deployment_endpoint: uuid::Uuid::new_v4().to_string(),
+        delivery: uuid::Uuid::new_v4().to_string(),
+        deployment_delivery: uuid::Uuid::new_v4().to_string(),
     };
     let malformed = Ids {
         tenant: "not-a-uuid".into(),
@@ -310,6 +375,10 @@ async fn every_request_example_is_accepted_and_every_answer_is_documented(t: Tes
         session: "not-a-uuid".into(),
         slug: "Not_A_Slug".into(),
         token: "x".into(),
+        endpoint: "not-a-uuid".into(),
+        deployment_endpoint: "not-a-uuid".into(),
+        delivery: "not-a-uuid".into(),
+        deployment_delivery: "not-a-uuid".into(),
     };
     let keys: Vec<Option<&str>> = vec![
         None,

@@ -202,6 +202,18 @@ impl Drop for TestApp {
             if label.starts_with("PUT ") && label.ends_with("/repositories") {
                 continue;
             }
+            // The API's document and its page describe the signing secrets' `whsec_`
+            // form (static text, no secret of any test).
+            if label == "GET /openapi.json" || label == "GET /docs" {
+                continue;
+            }
+            // An event endpoint's signing secret, shown at creation and rotation.
+            let path = label.split('?').next().unwrap_or(label);
+            if path.starts_with("POST ")
+                && (path.ends_with("/event-endpoints") || path.ends_with("/rotate-secret"))
+            {
+                continue;
+            }
             for marker in SECRET_MARKERS {
                 assert!(
                     !body.contains(marker),

@@ -153,3 +153,12 @@ pub fn record_url(url: &str) {
         }
     }
 }
+
+/// Every secret this process recorded so far.
+pub fn recorded() -> Vec<String> {
+    let guard = RECORDER.lock().unwrap_or_else(|e| e.into_inner());
+    guard
+        .as_ref()
+        .map(|r| r.seen.iter().cloned().collect())
+        .unwrap_or_default()
+}

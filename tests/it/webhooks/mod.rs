@@ -30,7 +30,7 @@ fn dir() -> PathBuf {
 static INSTALL: Mutex<bool> = Mutex::new(false);
 
 /// Installs the signers from the lock file once, if missing.
-fn ensure_installed() {
+pub fn ensure_installed() {
     let mut done = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if *done || dir().join("node_modules/standardwebhooks").is_dir() {
         *done = true;
