@@ -271,6 +271,10 @@ pub struct ServeArgs {
         default_value_t = 10_000
     )]
     pub health_check_timeout_ms: u64,
+    /// API keys kept in memory after their first use (an LRU; 0 turns the cache off).
+    /// A revocation reaches every replica within a second.
+    #[arg(long, env = "CONNVAULT_KEY_CACHE_CAPACITY", default_value_t = crate::services::key_cache::DEFAULT_CAPACITY)]
+    pub key_cache_capacity: usize,
 }
 
 impl ServeArgs {

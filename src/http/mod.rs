@@ -41,6 +41,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::crypto::Keyring;
+use crate::services::key_cache::KeyCache;
 use crate::services::health::{HealthChecker, HealthOptions};
 use crate::services::refresh::{RefreshOptions, Refresher};
 use url::Url;
@@ -64,6 +65,9 @@ pub struct AppState {
     pub inbound: Arc<crate::services::inbound::Inbound>,
     /// The client for Git services' APIs (webhook registration).
     pub git_http: reqwest::Client,
+    /// API keys already authenticated; serves only while something watches it
+    /// (`KeyCache::watch`, started by `serve`).
+    pub keys: KeyCache,
 }
 
 /// The public URL when none is configured.
@@ -100,7 +104,14 @@ impl AppState {
             public_url,
             inbound: Default::default(),
             git_http: crate::services::repositories::hooks::client(),
+            keys: KeyCache::default(),
         }
+    }
+
+    /// The same state with an API-key cache of at most `capacity` keys (0: none).
+    pub fn with_key_cache(mut self, capacity: usize) -> Self {
+        self.keys = KeyCache::new(capacity);
+        self
     }
 
     /// The same state with inbound deliveries limited to `max_bytes`.

@@ -245,6 +245,8 @@ pub async fn revoke_tenant_key(
 ) -> ApiResult<StatusCode> {
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
     key_service::revoke(&state.db, &actor, Some(tenant), key).await?;
+    // Other replicas hear of it from the revoking transaction's notification.
+    state.keys.forget(key);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -341,5 +343,6 @@ pub async fn revoke_operator_key(
 ) -> ApiResult<StatusCode> {
     principal.require_operator()?;
     key_service::revoke(&state.db, &principal.actor(), None, key).await?;
+    state.keys.forget(key);
     Ok(StatusCode::NO_CONTENT)
 }

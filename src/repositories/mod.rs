@@ -11,6 +11,7 @@ pub mod connect_sessions;
 pub mod connections;
 pub mod credential_secrets;
 pub mod health_checks;
+pub mod key_epoch;
 pub mod key_usage;
 pub mod oauth_apps;
 pub mod operations;

@@ -8,6 +8,7 @@ pub mod credential_fit;
 pub mod credentials;
 pub mod health;
 pub mod inbound;
+pub mod key_cache;
 pub mod operations;
 pub mod reencrypt;
 pub mod refresh;
