@@ -24,7 +24,7 @@ pub const API_KEYS_CHANNEL: &str = "connvault_api_keys";
 /// `SECURITY DEFINER` with the search path fixed at creation: the service role may read
 /// the counter but not write it; only a change to a key row moves it.
 const CHANGED_POSTGRES: &str = r#"
-CREATE FUNCTION connvault_api_key_changed() RETURNS trigger
+CREATE OR REPLACE FUNCTION connvault_api_key_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT
 AS $$

@@ -41,8 +41,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::crypto::Keyring;
-use crate::services::key_cache::KeyCache;
 use crate::services::health::{HealthChecker, HealthOptions};
+use crate::services::key_cache::KeyCache;
 use crate::services::refresh::{RefreshOptions, Refresher};
 use url::Url;
 

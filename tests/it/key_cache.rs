@@ -22,19 +22,27 @@ use crate::support::{TestDb, secrets, tenant};
 const REACH: Duration = Duration::from_secs(1);
 
 async fn key(t: &TestDb, tenant: Option<TenantId>, role: Role) -> (Uuid, String) {
-    let key = api_keys::create(&t.db, tenant, role, "cached").await.unwrap();
+    let key = api_keys::create(&t.db, tenant, role, "cached")
+        .await
+        .unwrap();
     let secret = key.secret.expose_secret().to_owned();
     secrets::record(&secret);
     (key.key.id, secret)
 }
 
 /// A cache watched against the test's database, once its first check has passed.
-async fn watched(t: &TestDb, capacity: usize) -> (KeyCache, connvault::services::key_cache::Watching) {
+async fn watched(
+    t: &TestDb,
+    capacity: usize,
+) -> (KeyCache, connvault::services::key_cache::Watching) {
     let cache = KeyCache::new(capacity);
     let watching = cache.watch(t.db.clone());
     let started = Instant::now();
     while !cache.trusted() {
-        assert!(started.elapsed() < Duration::from_secs(10), "the first check passes");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the first check passes"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     (cache, watching)
@@ -48,12 +56,18 @@ async fn live(cache: &KeyCache, t: &TestDb, secret: &str) -> bool {
 /// stays refused.
 async fn refused_within(cache: &KeyCache, t: &TestDb, secret: &str, since: Instant) -> Duration {
     while live(cache, t, secret).await {
-        assert!(since.elapsed() < Duration::from_secs(10), "the revocation arrives");
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the revocation arrives"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let took = since.elapsed();
     for _ in 0..20 {
-        assert!(!live(cache, t, secret).await, "refused on every attempt after");
+        assert!(
+            !live(cache, t, secret).await,
+            "refused on every attempt after"
+        );
     }
     took
 }
@@ -70,7 +84,10 @@ async fn a_key_revoked_by_another_process_is_refused_within_a_second(t: TestDb) 
     api_keys::revoke(&t.owner, Some(tenant), id).await.unwrap();
     let took = refused_within(&cache, &t, &secret, Instant::now()).await;
     assert!(took < REACH, "refused after {took:?}");
-    assert!(live(&cache, &t, &operator).await, "the other key still works");
+    assert!(
+        live(&cache, &t, &operator).await,
+        "the other key still works"
+    );
     watching.stop().await;
 }
 
@@ -99,7 +116,10 @@ async fn the_cache_holds_at_most_its_capacity(t: TestDb) {
     }
     let (cache, watching) = watched(&t, 3).await;
     for secret in secrets.iter().chain(secrets.iter()) {
-        assert!(live(&cache, &t, secret).await, "every live key authenticates");
+        assert!(
+            live(&cache, &t, secret).await,
+            "every live key authenticates"
+        );
         assert!(cache.len() <= 3);
     }
     assert_eq!(cache.len(), 3);
@@ -212,7 +232,10 @@ async fn a_key_revoked_through_one_replica_is_refused_by_the_other_within_a_seco
             break;
         }
         assert_eq!(answer.status, 200, "{}", answer.json);
-        assert!(since.elapsed() < Duration::from_secs(10), "B refuses it at last");
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "B refuses it at last"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let took = since.elapsed();

@@ -135,7 +135,10 @@ impl Bench<'_> {
             .args
             .serve_env
             .iter()
-            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            })
             .collect();
         let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         env.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -224,7 +227,12 @@ impl Bench<'_> {
         let file = data.join("connvault.db");
         let url = format!("sqlite://{}", file.display());
         let (owner, targets) = self
-            .fill(&format!("{url}?mode=rwc"), args.tenants, args.connections, 0)
+            .fill(
+                &format!("{url}?mode=rwc"),
+                args.tenants,
+                args.connections,
+                0,
+            )
             .await?;
         owner.close().await?;
         let serve = self.serve(Some(&url), &data, "serve-sqlite.log")?;
@@ -243,7 +251,10 @@ impl Bench<'_> {
     ) -> anyhow::Result<()> {
         let args = self.args;
         let t = &targets[0];
-        let path = format!("/v1/tenants/{}/connections/{}/credentials", t.tenant, t.connection);
+        let path = format!(
+            "/v1/tenants/{}/connections/{}/credentials",
+            t.tenant, t.connection
+        );
         let status = procs::get_status(&serve.addr, &path, Some(&t.key))?;
         anyhow::ensure!(status == 200, "connvault answered {status}");
         let status = procs::get_status(&baseline.addr, &path, None)?;
@@ -291,8 +302,7 @@ impl Bench<'_> {
                 &empty,
                 &self.dir.join(format!("serve-start-{i}.log")),
             )?;
-            let took =
-                procs::wait_ok(&service.addr, "/readyz", started, Duration::from_secs(30))?;
+            let took = procs::wait_ok(&service.addr, "/readyz", started, Duration::from_secs(30))?;
             times.push(took.as_secs_f64());
         }
         times.sort_by(f64::total_cmp);
@@ -313,4 +323,3 @@ fn print_load(backend: &str, round: usize, name: &str, load: &Load) {
         load.rps, load.p50_ms, load.p99_ms, load.requests
     );
 }
-

@@ -90,7 +90,11 @@ pub fn spawn(
         Some(a) => a,
         None => {
             let _ = child.wait();
-            anyhow::bail!("{} exited before listening (log: {})", program.display(), log.display());
+            anyhow::bail!(
+                "{} exited before listening (log: {})",
+                program.display(),
+                log.display()
+            );
         }
     };
     // Keep draining its output, or it blocks once the pipe is full.
@@ -103,12 +107,20 @@ pub fn spawn(
 }
 
 /// Waits until `GET path` answers 200; how long that took from `since`.
-pub fn wait_ok(addr: &str, path: &str, since: Instant, limit: Duration) -> anyhow::Result<Duration> {
+pub fn wait_ok(
+    addr: &str,
+    path: &str,
+    since: Instant,
+    limit: Duration,
+) -> anyhow::Result<Duration> {
     loop {
         if get_status(addr, path, None).unwrap_or(0) == 200 {
             return Ok(since.elapsed());
         }
-        anyhow::ensure!(since.elapsed() < limit, "{path} did not answer 200 within {limit:?}");
+        anyhow::ensure!(
+            since.elapsed() < limit,
+            "{path} did not answer 200 within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -117,8 +129,13 @@ pub fn wait_ok(addr: &str, path: &str, since: Instant, limit: Duration) -> anyho
 pub fn get_status(addr: &str, path: &str, key: Option<&str>) -> anyhow::Result<u16> {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(addr)?;
-    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n")?;
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let head = String::from_utf8_lossy(&raw[..raw.len().min(64)]).into_owned();
@@ -182,7 +199,12 @@ end
 /// `wrk -t2 -c<concurrency> -d<seconds>s` with the script against `addr`.
 pub fn wrk(addr: &str, script: &Path, seconds: u64, concurrency: usize) -> anyhow::Result<Load> {
     let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{concurrency}"), &format!("-d{seconds}s"), "-s"])
+        .args([
+            "-t2",
+            &format!("-c{concurrency}"),
+            &format!("-d{seconds}s"),
+            "-s",
+        ])
         .arg(script)
         .arg(format!("http://{addr}"))
         .output()
