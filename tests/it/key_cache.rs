@@ -164,7 +164,7 @@ async fn a_lost_listener_forgets_every_key() {
     assert!(live(&cache, &t, &probe_secret).await);
     api_keys::revoke(&t.db, Some(tenant), probe).await.unwrap();
     let since = Instant::now();
-    while cache.len() > 0 {
+    while !cache.is_empty() {
         assert!(since.elapsed() < TRUST_FOR * 10, "the notification arrives");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -185,7 +185,7 @@ async fn a_lost_listener_forgets_every_key() {
         .unwrap();
     assert_eq!(killed.len(), 1, "one listening connection");
     let since = Instant::now();
-    while cache.len() > 0 {
+    while !cache.is_empty() {
         assert!(
             since.elapsed() < Duration::from_secs(5),
             "the cache is cleared when its listener drops"
