@@ -1,6 +1,6 @@
 //! The processes the benchmark runs: `connvault serve`, the baseline, and `wrk`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,8 +51,8 @@ pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Starts `program args` with `env` in `dir` and waits for the line naming its address
-/// (`… listening on http://ADDR`); the rest of its output goes to `log`.
+/// Starts `program args` with `env` in `dir`, its output going straight to `log`, and
+/// waits for the line naming its address (`… listening on http://ADDR`).
 pub fn spawn(
     program: &Path,
     args: &[&str],
@@ -60,6 +60,7 @@ pub fn spawn(
     dir: &Path,
     log: &Path,
 ) -> anyhow::Result<Service> {
+    let file = std::fs::File::create(log)?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(dir)
@@ -67,43 +68,36 @@ pub fn spawn(
         .env_remove("MIGRATION_DATABASE_URL")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stdout(file.try_clone()?)
+        .stderr(file);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("start {}", program.display()))?;
-    let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-    let mut file = std::fs::File::create(log)?;
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let line = line?;
-        writeln!(file, "{line}")?;
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            addr = rest.split_whitespace().next().map(str::to_owned);
-            break;
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log)?;
+        if let Some(rest) = text.split("listening on http://").nth(1) {
+            let addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            return Ok(Service { child, addr });
         }
-    }
-    let addr = match addr {
-        Some(a) => a,
-        None => {
+        if child.try_wait()?.is_some() || started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
             let _ = child.wait();
             anyhow::bail!(
-                "{} exited before listening (log: {})",
+                "{} did not start listening (log: {})",
                 program.display(),
                 log.display()
             );
         }
-    };
-    // Keep draining its output, or it blocks once the pipe is full.
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let _ = writeln!(file, "{line}");
-        }
-    });
-    Ok(Service { child, addr })
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Waits until `GET path` answers 200; how long that took from `since`.
