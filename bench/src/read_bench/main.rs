@@ -127,6 +127,10 @@ impl Bench<'_> {
         let mut env = vec![
             ("CONNVAULT_BIND", "127.0.0.1:0".to_owned()),
             ("CONNVAULT_MASTER_KEY", self.master.to_owned()),
+            // The background jobs would call the real providers (health checks of
+            // every connection at start) and write: the read alone is measured.
+            ("CONNVAULT_HEALTH_CHECK_INTERVAL_SECS", "0".to_owned()),
+            ("CONNVAULT_REFRESH_INTERVAL_SECS", "0".to_owned()),
         ];
         if let Some(url) = database_url {
             env.push(("DATABASE_URL", url.to_owned()));
