@@ -79,8 +79,13 @@ pub fn spawn(
     let started = Instant::now();
     loop {
         let text = std::fs::read_to_string(log)?;
-        if let Some(rest) = text.split("listening on http://").nth(1) {
-            let addr = rest
+        // Only a whole line: the file may end in the middle of it.
+        if let Some((line, _)) = text
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.split_once('\n'))
+        {
+            let addr = line
                 .split_whitespace()
                 .next()
                 .unwrap_or_default()
