@@ -303,6 +303,10 @@ pub struct ServeArgs {
     /// Delivery attempts one process sends at once.
     #[arg(long, env = "CONNVAULT_EVENT_CONCURRENCY", default_value_t = 16)]
     pub event_concurrency: usize,
+    /// API keys kept in memory after their first use (an LRU; 0 turns the cache off).
+    /// A revocation reaches every replica within a second.
+    #[arg(long, env = "CONNVAULT_KEY_CACHE_CAPACITY", default_value_t = crate::services::key_cache::DEFAULT_CAPACITY)]
+    pub key_cache_capacity: usize,
 }
 
 impl ServeArgs {

@@ -7,6 +7,9 @@
 //!
 //! Needs `wrk` on the PATH (Debian package `wrk`).
 
+#[path = "read_bench/populate.rs"]
+mod populate;
+
 use std::io::Write;
 use std::process::Command;
 use std::sync::Arc;
@@ -16,18 +19,9 @@ use anyhow::Context;
 use clap::Parser;
 use connvault::crypto::{Keyring, KeyringOptions, MasterKey};
 use connvault::http::{AppState, router};
-use connvault::models::api_key::Role;
-use connvault::models::connection::{self, ConnectionStatus, HealthStatus};
-use connvault::models::json::StringList;
-use connvault::models::{ConnectionId, TenantId};
-use connvault::repositories::{api_keys, tenants};
-use connvault::services::credentials::{self, Credential};
+use populate::{Target, populate};
 use rand::Rng;
-use sea_orm::{
-    ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Set, Statement,
-    TransactionTrait,
-};
-use secrecy::{ExposeSecret, SecretString};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
 #[derive(Parser)]
 struct Args {
@@ -69,12 +63,6 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-struct Target {
-    tenant: TenantId,
-    connection: ConnectionId,
-    key: String,
-}
-
 async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     // The owner (the admin URL's role) migrates and populates; the service logs in as
     // the role a single-URL set-up provisions.
@@ -102,7 +90,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     )
     .await?;
     let started = Instant::now();
-    let targets = populate(&db, &keyring, args).await?;
+    let targets = populate(&db, &keyring, args.tenants, args.connections, 0).await?;
     println!(
         "populated {} connections in {} tenants ({} service keys) in {:.1} s",
         targets.len(),
@@ -337,85 +325,4 @@ async fn point_lookups(
     all.sort_by(f64::total_cmp);
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
     Ok((all.len() as f64 / seconds as f64, pct(0.50), pct(0.99)))
-}
-
-async fn populate(
-    db: &DatabaseConnection,
-    keyring: &Keyring,
-    args: &Args,
-) -> anyhow::Result<Vec<Target>> {
-    let mut keys = Vec::with_capacity(args.tenants);
-    let mut tenant_ids = Vec::with_capacity(args.tenants);
-    for i in 0..args.tenants {
-        let tenant = tenants::create(db, &format!("tenant-{i}"))
-            .await?
-            .tenant_id();
-        let key = api_keys::create(db, Some(tenant), Role::Service, "bench").await?;
-        keys.push(key.secret.expose_secret().to_owned());
-        tenant_ids.push(tenant);
-    }
-    let now = chrono_now();
-    let mut targets = Vec::with_capacity(args.connections);
-    for chunk_start in (0..args.connections).step_by(1000) {
-        let chunk_end = (chunk_start + 1000).min(args.connections);
-        let mut rows = Vec::new();
-        let mut sealed = Vec::new();
-        for i in chunk_start..chunk_end {
-            let t = i % tenant_ids.len();
-            let id = ConnectionId::new_v4();
-            rows.push(connection::ActiveModel {
-                id: Set(id.as_uuid()),
-                tenant_id: Set(tenant_ids[t].as_uuid()),
-                provider_slug: Set("github".to_owned()),
-                external_id: Set(format!("installation-{i:08}")),
-                display_name: Set(None),
-                status: Set(ConnectionStatus::Active),
-                health_status: Set(HealthStatus::Healthy),
-                is_default: Set(false),
-                scopes_granted: Set(StringList::default()),
-                token_expires_at: Set(None),
-                last_health_check_at: Set(None),
-                last_error_reason_code: Set(None),
-                last_error_message: Set(None),
-                metadata: Set(sea_orm::prelude::Json::Object(Default::default())),
-                created_at: Set(now),
-                updated_at: Set(now),
-                refresh_lease_until: Set(None),
-                refresh_lease_owner: Set(None),
-                last_refreshed_at: Set(None),
-                refresh_retry_at: Set(None),
-                refresh_failures: Set(0),
-                health_check_due_at: Set(None),
-                health_lease_until: Set(None),
-                health_lease_owner: Set(None),
-            });
-            let credential = Credential::Oauth2 {
-                access_token: SecretString::from(format!(
-                    "gho_bench_{i:08}_16C7e42F292c6912E7710c8"
-                )),
-                refresh_token: Some(SecretString::from(format!(
-                    "ghr_bench_{i:08}_1B4a2e77838347a7E420c"
-                ))),
-            };
-            sealed.push(credentials::seal(keyring, tenant_ids[t], id, &credential).await?);
-            targets.push(Target {
-                tenant: tenant_ids[t],
-                connection: id,
-                key: keys[t].clone(),
-            });
-        }
-        let txn = db.begin().await?;
-        connection::Entity::insert_many(rows)
-            .exec_without_returning(&txn)
-            .await?;
-        for s in sealed {
-            credentials::write_sealed(&txn, s).await?;
-        }
-        txn.commit().await?;
-    }
-    Ok(targets)
-}
-
-fn chrono_now() -> sea_orm::prelude::DateTimeUtc {
-    sea_orm::prelude::DateTimeUtc::from(std::time::SystemTime::now())
 }

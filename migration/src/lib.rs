@@ -20,6 +20,7 @@ mod m2026_12_03_091000_operation_workers;
 mod m2026_12_03_092000_operation_type_in_use;
 mod m2026_12_03_100000_health_checks;
 mod m2026_12_03_120000_repositories_and_webhook_events;
+mod m2026_12_03_140000_api_key_epoch;
 mod m2026_12_04_090000_outbound_events;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
@@ -48,6 +49,9 @@ pub use m2026_12_03_090000_operations::{RUN_OUTCOMES, RUN_STATUSES};
 /// The rescuer's selection of stale runs on SQLite, beside the PostgreSQL function
 /// `connvault_stale_runs` it mirrors.
 pub use m2026_12_03_091000_operation_workers::STALE_RUNS_SQLITE;
+
+/// The channel on which PostgreSQL announces a changed API or operator key.
+pub use m2026_12_03_140000_api_key_epoch::API_KEYS_CHANNEL;
 
 /// Connect-session statuses, checked by the database.
 pub use m2025_11_05_090000_oauth::SESSION_STATUSES;
@@ -85,6 +89,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2026_12_03_092000_operation_type_in_use::Migration),
             Box::new(m2026_12_03_100000_health_checks::Migration),
             Box::new(m2026_12_03_120000_repositories_and_webhook_events::Migration),
+            Box::new(m2026_12_03_140000_api_key_epoch::Migration),
             Box::new(m2026_12_04_090000_outbound_events::Migration),
         ]
     }

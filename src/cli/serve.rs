@@ -56,12 +56,15 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let state = AppState::with_oauth(db.clone(), keyring, public_url, args.refresh_options())
         .with_webhook_max_bytes(args.webhook_max_bytes)
         .with_health(args.health_options())
-        .with_events(events.clone());
+        .with_events(events.clone())
+        .with_key_cache(args.key_cache_capacity);
     let deliverer = Deliverer::new(db.clone(), state.keyring.clone(), events);
     let jobs = jobs(&db, &state, args, deliverer).start();
+    let key_watch = state.keys.watch(db.clone());
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
+    key_watch.stop().await;
     jobs.stop().await;
     db.close().await?;
     tracing::info!("connvault stopped");

@@ -26,6 +26,7 @@ pub const SERVICE_GRANTS: &[(&str, &str)] = &[
     ("encryption_keys", "SELECT, INSERT, UPDATE, DELETE"),
     ("api_keys", "SELECT, INSERT, UPDATE"),
     ("operator_keys", "SELECT, INSERT, UPDATE"),
+    ("api_key_epoch", "SELECT"),
     ("activity_log", "SELECT, INSERT"),
     ("oauth_apps", "SELECT, INSERT, UPDATE, DELETE"),
     ("connect_sessions", "SELECT, INSERT, UPDATE, DELETE"),

@@ -65,7 +65,9 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<api_keys::Ke
     let token = header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
         ApiError::unauthenticated("the Authorization header must be Bearer <key>")
     })?;
-    api_keys::authenticate(&state.db, token)
+    state
+        .keys
+        .authenticate(&state.db, token)
         .await?
         .ok_or_else(|| ApiError::unauthenticated("unknown or revoked API key"))
 }

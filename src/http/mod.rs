@@ -43,6 +43,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::crypto::Keyring;
 use crate::services::health::{HealthChecker, HealthOptions};
+use crate::services::key_cache::KeyCache;
 use crate::services::refresh::{RefreshOptions, Refresher};
 use url::Url;
 
@@ -67,6 +68,9 @@ pub struct AppState {
     pub git_http: reqwest::Client,
     /// Outbound events: the URL rules and the secret overlap endpoints are managed by.
     pub events: Arc<crate::services::events::EventOptions>,
+    /// API keys already authenticated; serves only while something watches it
+    /// (`KeyCache::watch`, started by `serve`).
+    pub keys: KeyCache,
 }
 
 /// The public URL when none is configured.
@@ -104,7 +108,14 @@ impl AppState {
             inbound: Default::default(),
             git_http: crate::services::repositories::hooks::client(),
             events: Default::default(),
+            keys: KeyCache::default(),
         }
+    }
+
+    /// The same state with an API-key cache of at most `capacity` keys (0: none).
+    pub fn with_key_cache(mut self, capacity: usize) -> Self {
+        self.keys = KeyCache::new(capacity);
+        self
     }
 
     /// The same state with inbound deliveries limited to `max_bytes`.

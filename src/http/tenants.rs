@@ -224,8 +224,9 @@ pub async fn list_tenant_keys(
 
 /// Revoke a tenant key.
 ///
-/// The tenant's admins, or an operator. The key stops working at once; it stays
-/// listed with `revoked_at`. A key already revoked, or of another tenant, is a 404.
+/// The tenant's admins, or an operator. The key stops working at once on this
+/// server and within a second on every other replica; it stays listed with
+/// `revoked_at`. A key already revoked, or of another tenant, is a 404.
 #[utoipa::path(
     operation_id = "revoke_tenant_key",
     delete,
@@ -245,6 +246,8 @@ pub async fn revoke_tenant_key(
 ) -> ApiResult<StatusCode> {
     let actor = principal.authorize(&state, tenant, Need::Admin).await?;
     key_service::revoke(&state.db, &actor, Some(tenant), key).await?;
+    // Other replicas hear of it from the revoking transaction's notification.
+    state.keys.forget(key);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -320,8 +323,8 @@ pub async fn list_operator_keys(
 
 /// Revoke an operator key.
 ///
-/// Operators only. The key stops working at once (the caller's own key too). A key
-/// already revoked, or a tenant's key, is a 404.
+/// Operators only. The key stops working at once (the caller's own key too), within a
+/// second on every other replica. A key already revoked, or a tenant's key, is a 404.
 #[utoipa::path(
     operation_id = "revoke_operator_key",
     delete,
@@ -341,5 +344,6 @@ pub async fn revoke_operator_key(
 ) -> ApiResult<StatusCode> {
     principal.require_operator()?;
     key_service::revoke(&state.db, &principal.actor(), None, key).await?;
+    state.keys.forget(key);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -116,13 +116,30 @@ pub struct KeyIdentity {
     pub name: String,
 }
 
+/// The SHA-256 a key is found by, or `None` for a value that cannot be a key (no `cv_`
+/// prefix, or too long): such a value is refused without a query.
+pub fn secret_hash(secret: &str) -> Option<[u8; 32]> {
+    if !secret.starts_with(KEY_PREFIX) || secret.len() > 128 {
+        return None;
+    }
+    Some(Sha256::digest(secret.as_bytes()).into())
+}
+
 /// The live key with this secret, if any: one statement over two unique indexes, no
 /// write. The tenant is not known yet, so on PostgreSQL a function makes the key row
 /// visible to the holder of its secret (see the `api_key_lookup` policy).
 pub async fn authenticate<C: ConnectionTrait>(db: &C, secret: &str) -> Result<Option<KeyIdentity>> {
-    if !secret.starts_with(KEY_PREFIX) || secret.len() > 128 {
-        return Ok(None);
+    match secret_hash(secret) {
+        Some(hash) => authenticate_hash(db, &hash).await,
+        None => Ok(None),
     }
+}
+
+/// [`authenticate`] by the secret's [`secret_hash`].
+pub async fn authenticate_hash<C: ConnectionTrait>(
+    db: &C,
+    hash: &[u8; 32],
+) -> Result<Option<KeyIdentity>> {
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
@@ -140,7 +157,7 @@ pub async fn authenticate<C: ConnectionTrait>(db: &C, secret: &str) -> Result<Op
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             sql,
-            [hash(secret).into()],
+            [hash.to_vec().into()],
         ))
         .await?
     else {

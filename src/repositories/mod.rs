@@ -12,6 +12,7 @@ pub mod connections;
 pub mod credential_secrets;
 pub mod events;
 pub mod health_checks;
+pub mod key_epoch;
 pub mod key_usage;
 pub mod oauth_apps;
 pub mod operations;

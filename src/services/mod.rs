@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod events;
 pub mod health;
 pub mod inbound;
+pub mod key_cache;
 pub mod operations;
 pub mod passes;
 pub mod reencrypt;

@@ -16,6 +16,7 @@ mod harness;
 mod health;
 mod http_health;
 mod isolation;
+mod key_cache;
 mod keys;
 mod oauth;
 mod operations;
