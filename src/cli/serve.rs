@@ -53,7 +53,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     }
     let state = AppState::with_oauth(db.clone(), keyring, public_url, args.refresh_options())
         .with_webhook_max_bytes(args.webhook_max_bytes)
-        .with_health(args.health_options());
+        .with_health(args.health_options())
+        .with_web(args.web_options());
     let jobs = jobs(&db, &state, args).start();
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)

@@ -64,6 +64,8 @@ pub struct AppState {
     pub inbound: Arc<crate::services::inbound::Inbound>,
     /// The client for Git services' APIs (webhook registration).
     pub git_http: reqwest::Client,
+    /// The web pages' options and signing key (`crate::web`).
+    pub web: crate::web::SharedWeb,
 }
 
 /// The public URL when none is configured.
@@ -86,7 +88,13 @@ impl AppState {
         options: RefreshOptions,
     ) -> Self {
         let refresher = Refresher::new(db.clone(), keyring.clone(), options);
+        let web = Arc::new(crate::web::Web::new(
+            &keyring,
+            &public_url,
+            crate::web::WebOptions::default(),
+        ));
         Self {
+            web,
             health: HealthChecker::new(
                 db.clone(),
                 keyring.clone(),
@@ -111,6 +119,16 @@ impl AppState {
 }
 
 impl AppState {
+    /// The same state with the web pages behaving as `options` say.
+    pub fn with_web(mut self, options: crate::web::WebOptions) -> Self {
+        self.web = Arc::new(crate::web::Web::new(
+            &self.keyring,
+            &self.public_url,
+            options,
+        ));
+        self
+    }
+
     /// The same state with health checks behaving as `options` say.
     pub fn with_health(mut self, options: HealthOptions) -> Self {
         self.health = HealthChecker::new(
@@ -175,7 +193,6 @@ pub fn router(state: AppState) -> Router {
             &format!("{tenant}/connect-sessions/{{session_id}}"),
             get(oauth::get_session),
         )
-        .route("/connect/{token}", get(oauth::open_link))
         .route("/oauth/callback/{provider}", get(oauth::callback))
         .route(&format!("{tenant}/activity"), get(activity::list))
         .route(
@@ -212,6 +229,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(docs::page))
         .route("/docs/style.css", get(docs::style))
+        .merge(crate::web::routes(state.clone()))
         .fallback(|| async { error::ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

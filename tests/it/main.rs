@@ -26,5 +26,6 @@ mod rls;
 mod startup;
 mod tenancy;
 mod tenants;
+mod web;
 mod webhooks;
 mod workers;
