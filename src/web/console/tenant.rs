@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{c}/disconnect"), post(disconnect))
         .route(&format!("{t}/connect-links"), post(create_link))
         .route(&format!("{t}/activity"), get(activity))
+        .route(&format!("{t}/webhook-events"), get(webhook_events))
 }
 
 fn tenant_path(tenant: TenantId) -> String {
@@ -134,7 +135,11 @@ async fn integrations(
                 }
             }
         }
-        p { a href=(format!("{}/activity", tenant_path(tenant))) { "Activity log" } }
+        p {
+            a href=(format!("{}/activity", tenant_path(tenant))) { "Activity log" }
+            " · "
+            a href=(format!("{}/webhook-events", tenant_path(tenant))) { "Inbound webhook events" }
+        }
     };
     Ok(user.page("Integrations", body))
 }
@@ -391,4 +396,51 @@ async fn activity(
         @if let Some(next) = next { p { a href=(next) rel="next" { "Older entries" } } }
     };
     Ok(user.page("Activity", body))
+}
+
+#[derive(Deserialize)]
+pub struct After {
+    after: Option<String>,
+}
+
+/// `GET /console/tenants/{tenant}/webhook-events`: inbound deliveries, newest first
+/// (type, delivery id, connection, time; never a payload or header).
+async fn webhook_events(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(tenant): Path<Uuid>,
+    Query(q): Query<After>,
+) -> PageResult<Response> {
+    let tenant = TenantId::from_uuid(tenant);
+    user.principal.authorize(&state, tenant, Need::Read).await?;
+    let page = match q.after {
+        Some(after) => Page::after(25, after),
+        None => Page::first(25),
+    };
+    let result =
+        repositories::webhook_events::list(&state.db, tenant, &Default::default(), page).await?;
+    let body = html! {
+        p { a href=(tenant_path(tenant)) { "← Integrations" } }
+        h1 { "Inbound webhook events" }
+        div.scroll {
+            table {
+                thead { tr { th scope="col" { "Received" } th scope="col" { "Event" } th scope="col" { "Delivery" } th scope="col" { "Connection" } } }
+                tbody {
+                    @for e in &result.items {
+                        tr {
+                            td { (dt(Some(e.received_at))) }
+                            td { (e.event_type) }
+                            td.mono { (e.delivery_id) }
+                            td { a href=(connection_path(tenant, e.connection_id)) { "connection" } }
+                        }
+                    }
+                }
+            }
+        }
+        @if result.items.is_empty() { p.muted { "No deliveries yet." } }
+        @if let Some(next) = &result.next_cursor {
+            p { a href=(format!("{}/webhook-events?after={next}", tenant_path(tenant))) rel="next" { "Older events" } }
+        }
+    };
+    Ok(user.page("Webhook events", body))
 }

@@ -212,6 +212,14 @@ async fn a_viewer_sees_no_actions_and_its_forged_posts_are_refused(t: TestDb) {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(s.connection(&first).await["is_default"], true);
     assert_eq!(s.connection(&second).await["status"], "active");
+    // It may read the inbound webhook events.
+    let events = get(&s.app, &format!("{base}/webhook-events"), Some(&cookie)).await;
+    assert_eq!(events.status, StatusCode::OK);
+    assert!(
+        events.text.contains("No deliveries yet."),
+        "{}",
+        events.text
+    );
     // Nor may it reach the operator's pages or another tenant.
     let other = s.app.tenant("other").await;
     for path in [
