@@ -307,6 +307,16 @@ pub struct ServeArgs {
     /// A revocation reaches every replica within a second.
     #[arg(long, env = "CONNVAULT_KEY_CACHE_CAPACITY", default_value_t = crate::services::key_cache::DEFAULT_CAPACITY)]
     pub key_cache_capacity: usize,
+    /// The CSP `frame-ancestors` sources allowed to embed the connect page and the
+    /// console (for example `https://app.example.com`); `'none'` forbids embedding.
+    #[arg(long, env = "CONNVAULT_WEB_FRAME_ANCESTORS", default_value = "'none'")]
+    pub web_frame_ancestors: String,
+    /// A console session ends after this many seconds without a request.
+    #[arg(long, env = "CONNVAULT_CONSOLE_IDLE_SECS", default_value_t = 30 * 60)]
+    pub console_idle_secs: u64,
+    /// A console session ends this many seconds after sign-in.
+    #[arg(long, env = "CONNVAULT_CONSOLE_MAX_SECS", default_value_t = 12 * 3600)]
+    pub console_max_secs: u64,
 }
 
 impl ServeArgs {
@@ -363,9 +373,29 @@ impl ServeArgs {
         })
     }
 
+    /// The web pages' options from these settings.
+    pub fn web_options(&self) -> crate::web::WebOptions {
+        use std::time::Duration;
+        crate::web::WebOptions {
+            frame_ancestors: self.web_frame_ancestors.trim().to_owned(),
+            idle: Duration::from_secs(self.console_idle_secs.max(60)),
+            absolute: Duration::from_secs(self.console_max_secs.max(60)),
+        }
+    }
+
     /// What start-up can check of these settings before anything is touched.
     pub fn validate(&self, profile: Profile) -> anyhow::Result<()> {
         self.event_options(profile)?;
+        let ancestors = self.web_frame_ancestors.trim();
+        if ancestors.is_empty()
+            || ancestors
+                .chars()
+                .any(|c| c.is_control() || matches!(c, ';' | ',' | '"'))
+        {
+            anyhow::bail!(
+                "CONNVAULT_WEB_FRAME_ANCESTORS must be CSP sources separated by spaces ('none', 'self', https://app.example.com)"
+            );
+        }
         if self.webhook_max_bytes == 0 {
             anyhow::bail!("CONNVAULT_WEBHOOK_MAX_BYTES must be at least 1");
         }

@@ -5,6 +5,7 @@
 //! - [`catalog`]: the built-in provider catalog and its idempotent seeding.
 //! - [`db`]: connecting to SQLite or PostgreSQL and running migrations.
 //! - [`http`]: the axum router served by `connvault serve`; [`cli`]: the binary's commands.
+//! - [`web`]: the connect page for end users and the admin console, server-rendered.
 //! - [`webhooks`]: verifying inbound deliveries of GitHub, GitLab and Bitbucket.
 //! - [`events`]: outbound events: types, bodies, Standard Webhooks signing, retries, URL rules.
 //! - [`config`] and [`error`]: the typed configuration and the library's error enum.
@@ -25,6 +26,7 @@ pub mod repositories;
 pub mod sanitize;
 pub mod services;
 pub mod tenancy;
+pub mod web;
 pub mod webhooks;
 
 pub use error::{Error, Result};

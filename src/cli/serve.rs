@@ -57,7 +57,8 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         .with_webhook_max_bytes(args.webhook_max_bytes)
         .with_health(args.health_options())
         .with_events(events.clone())
-        .with_key_cache(args.key_cache_capacity);
+        .with_key_cache(args.key_cache_capacity)
+        .with_web(args.web_options());
     let deliverer = Deliverer::new(db.clone(), state.keyring.clone(), events);
     let jobs = jobs(&db, &state, args, deliverer).start();
     let key_watch = state.keys.watch(db.clone());

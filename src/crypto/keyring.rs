@@ -148,6 +148,11 @@ impl Keyring {
         self.inner.master.id()
     }
 
+    /// A key derived from the master key for `purpose` (see [`MasterKey::derive`]).
+    pub fn derive(&self, purpose: &str) -> secrecy::SecretBox<[u8; 32]> {
+        self.inner.master.derive(purpose)
+    }
+
     /// The key new ciphertexts are made with.
     pub fn active_key_id(&self) -> Option<u32> {
         self.inner.keys.read().map(|k| k.active).unwrap_or(None)

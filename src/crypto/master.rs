@@ -98,6 +98,18 @@ impl MasterKey {
         &self.id
     }
 
+    /// A key for `purpose` (HMAC-SHA256 of the label under the master key): every
+    /// replica with the same master key derives the same one, and it reveals nothing of
+    /// the master key. The web pages sign their session cookies and CSRF tokens with it.
+    pub fn derive(&self, purpose: &str) -> SecretBox<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.key.expose_secret())
+            .expect("HMAC takes any key length");
+        mac.update(b"connvault/derive/v1/");
+        mac.update(purpose.as_bytes());
+        SecretBox::new(Box::new(mac.finalize().into_bytes().into()))
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(self.key.expose_secret().into())
     }

@@ -71,6 +71,8 @@ pub struct AppState {
     /// API keys already authenticated; serves only while something watches it
     /// (`KeyCache::watch`, started by `serve`).
     pub keys: KeyCache,
+    /// The web pages' options and signing key (`crate::web`).
+    pub web: crate::web::SharedWeb,
 }
 
 /// The public URL when none is configured.
@@ -93,7 +95,13 @@ impl AppState {
         options: RefreshOptions,
     ) -> Self {
         let refresher = Refresher::new(db.clone(), keyring.clone(), options);
+        let web = Arc::new(crate::web::Web::new(
+            &keyring,
+            &public_url,
+            crate::web::WebOptions::default(),
+        ));
         Self {
+            web,
             health: HealthChecker::new(
                 db.clone(),
                 keyring.clone(),
@@ -129,6 +137,16 @@ impl AppState {
     /// The same state with outbound events managed under `options`.
     pub fn with_events(mut self, options: crate::services::events::EventOptions) -> Self {
         self.events = Arc::new(options);
+        self
+    }
+
+    /// The same state with the web pages behaving as `options` say.
+    pub fn with_web(mut self, options: crate::web::WebOptions) -> Self {
+        self.web = Arc::new(crate::web::Web::new(
+            &self.keyring,
+            &self.public_url,
+            options,
+        ));
         self
     }
 
@@ -196,7 +214,6 @@ pub fn router(state: AppState) -> Router {
             &format!("{tenant}/connect-sessions/{{session_id}}"),
             get(oauth::get_session),
         )
-        .route("/connect/{token}", get(oauth::open_link))
         .route("/oauth/callback/{provider}", get(oauth::callback))
         .route(&format!("{tenant}/activity"), get(activity::list))
         .route(
@@ -277,6 +294,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(docs::page))
         .route("/docs/style.css", get(docs::style))
+        .merge(crate::web::routes(state.clone()))
         .fallback(|| async { error::ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

@@ -1,7 +1,7 @@
 //! The OAuth connect flow over HTTP: tenant admins create connect sessions; end users
-//! open connect links (`GET /connect/{token}`) and come back from the provider
-//! (`GET /oauth/callback/{provider}`). The last two need no API key: the link token and
-//! the state are their credentials. Each provider's OAuth app is in `oauth_apps.rs`.
+//! open connect links (the connect page, `crate::web`) and come back from the provider
+//! (`GET /oauth/callback/{provider}`). The callback needs no API key: the state is its
+//! credential. Each provider's OAuth app is in `oauth_apps.rs`.
 
 use axum::Json;
 use axum::extract::State;
@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::examples;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::paths::TenantPath;
-use super::problems::{InvalidState, ReadProblems, UnknownLink, WriteProblems};
+use super::problems::{InvalidState, ReadProblems, WriteProblems};
 use super::schemas::{HttpsUrl, Name, SessionScopes, Slug};
 use super::views::NoStore;
 use crate::models::connect_session::{self, SessionStatus};
@@ -185,30 +185,6 @@ fn redirect(url: url::Url) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     response
-}
-
-/// Open a connect link.
-///
-/// The end user's browser, no key: the token is the credential, and works once. Sends
-/// the user to the provider's consent page with PKCE (S256) and a single-use state, or
-/// back to the app with an `error`.
-#[utoipa::path(
-    operation_id = "open_connect_link",
-    get,
-    path = "/connect/{token}",
-    tag = "oauth",
-    params(("token" = String, Path, description = "The connect session's token")),
-    responses(
-        (status = 303, description = "To the provider's consent page, or back to the app with an error", headers(("Location" = String, description = "Where the browser goes next"))),
-        UnknownLink,
-    )
-)]
-pub async fn open_link(
-    State(state): State<AppState>,
-    ApiPath(token): ApiPath<String>,
-) -> ApiResult<Response> {
-    let next = connect::start(&state.db, &state.keyring, &state.public_url, &token).await?;
-    Ok(redirect(next))
 }
 
 /// OAuth callback.

@@ -48,7 +48,7 @@ use crate::services::credentials::{Credential, CredentialKind};
         connections::delete, credentials::read_credentials, connection_tests::test,
         activity::list, activity::integrations,
         oauth_apps::set_app, oauth_apps::list_apps, oauth_apps::get_app, oauth_apps::delete_app,
-        oauth::create_session, oauth::get_session, oauth::open_link, oauth::callback,
+        oauth::create_session, oauth::get_session, oauth::callback,
         operation_types::put, operation_types::list, operation_types::get, operation_types::delete,
         operations::start, operations::list, operations::get, operations::cancel,
         health::healthz, health::readyz, metrics::render,

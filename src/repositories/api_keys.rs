@@ -278,3 +278,34 @@ pub async fn deployment_key_role<C: ConnectionTrait>(db: &C, id: Uuid) -> Result
         .await?
         .map(|k| k.role))
 }
+
+/// The live key with this id (of `tenant`, or deployment-wide for `None`), as the
+/// caller it stands for; `None` when there is none or it was revoked. The console
+/// checks its session's key with it on every request.
+pub async fn live_identity<C: TenantScope>(
+    db: &C,
+    tenant: Option<TenantId>,
+    id: Uuid,
+) -> Result<Option<KeyIdentity>> {
+    match tenant {
+        None => Ok(operator_key::Entity::find_by_id(id)
+            .filter(operator_key::Column::RevokedAt.is_null())
+            .one(db)
+            .await?
+            .map(|k| KeyIdentity {
+                id: k.id,
+                tenant_id: None,
+                role: k.role,
+                name: k.name,
+            })),
+        Some(t) => Ok(get(db, t, id)
+            .await?
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| KeyIdentity {
+                id: k.id,
+                tenant_id: Some(t),
+                role: k.role,
+                name: k.name,
+            })),
+    }
+}

@@ -90,6 +90,9 @@ pub enum Transition {
     },
     /// `started` → `exchanging`: the state is consumed and the verifier erased.
     Consume,
+    /// `created` → `exchanging`: the connect form's credential passed its test and is
+    /// being stored; the link is spent.
+    Claim,
     /// `exchanging` → `completed`, with the connection it made.
     Complete { connection_id: Uuid },
     /// `from` → `failed` with an error code; the verifier is erased.
@@ -101,6 +104,7 @@ impl Transition {
         match self {
             Transition::Start { .. } => SessionStatus::Created,
             Transition::Consume => SessionStatus::Started,
+            Transition::Claim => SessionStatus::Created,
             Transition::Complete { .. } => SessionStatus::Exchanging,
             Transition::Fail { from, .. } => *from,
         }
@@ -122,7 +126,7 @@ impl Transition {
                 row.verifier_ciphertext = Set(Some(verifier_ciphertext));
                 row.verifier_key_id = Set(Some(verifier_key_id as i32));
             }
-            Transition::Consume => {
+            Transition::Consume | Transition::Claim => {
                 row.status = Set(SessionStatus::Exchanging);
                 row.verifier_ciphertext = Set(None);
                 row.verifier_key_id = Set(None);

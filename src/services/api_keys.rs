@@ -12,7 +12,7 @@ use crate::models::TenantId;
 use crate::models::activity::Action;
 use crate::models::api_key::Role;
 use crate::repositories::activity::Actor;
-use crate::repositories::api_keys::{self, NewApiKey};
+use crate::repositories::api_keys::{self, KeyIdentity, NewApiKey};
 use crate::repositories::{Page, tenants};
 use crate::services::activity::record_on_tenant;
 use crate::tenancy::TenantTxn;
@@ -108,4 +108,18 @@ pub async fn revoke_anywhere(db: &DatabaseConnection, actor: &Actor, id: Uuid) -
             None => return Err(Error::NotFound("api key")),
         }
     }
+}
+
+/// The live key with this secret, if any (the console's sign-in).
+pub async fn identify(db: &DatabaseConnection, secret: &str) -> Result<Option<KeyIdentity>> {
+    api_keys::authenticate(db, secret).await
+}
+
+/// The live key with this id, if any (the console's session check).
+pub async fn live(
+    db: &DatabaseConnection,
+    tenant: Option<TenantId>,
+    id: Uuid,
+) -> Result<Option<KeyIdentity>> {
+    api_keys::live_identity(db, tenant, id).await
 }

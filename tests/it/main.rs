@@ -28,5 +28,6 @@ mod rls;
 mod startup;
 mod tenancy;
 mod tenants;
+mod web;
 mod webhooks;
 mod workers;

@@ -106,10 +106,16 @@ impl Setup {
         url.trim_start_matches("http://127.0.0.1:8080").to_owned()
     }
 
-    /// Opens a connect link: the provider's authorization URL it redirects to.
+    /// Opens a connect link's page and presses "Continue": the provider's
+    /// authorization URL it redirects to.
     async fn open(&self, link: &str) -> String {
-        let r = self.app.call(Method::GET, link, None, None).await;
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.json);
+        let page = crate::web::get(&self.app, link, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(page.text.contains("Continue to Test IdP"), "{}", page.text);
+        let csrf = crate::web::csrf(&page.text);
+        let fields = [("csrf", csrf.as_str()), ("step", "oauth")];
+        let r = crate::web::post_form(&self.app, link, None, &fields).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
         r.location.unwrap()
     }
 
@@ -386,8 +392,9 @@ async fn denied_consent_bad_and_replayed_states_persist_nothing(t: TestDb) {
     // A connect link works once.
     let link = s.connect_link().await;
     let authorize = s.open(&link).await;
-    let r = s.app.call(Method::GET, &link, None, None).await;
-    assert_eq!(query(&r.location.unwrap())["error"], "connect_link_used");
+    let r = crate::web::get(&s.app, &link, None).await;
+    assert_eq!(r.status, StatusCode::GONE);
+    assert!(r.text.contains("error=connect_link_used"), "{}", r.text);
 
     // A forged state is refused outright, a tampered one too.
     let callback = s

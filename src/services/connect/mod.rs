@@ -44,11 +44,12 @@ pub const MAX_TTL: Duration = Duration::from_secs(30 * 60);
 /// How long a connect session lives unless asked otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 
-const TOKEN_PREFIX: &str = "cvc_";
+pub(crate) const TOKEN_PREFIX: &str = "cvc_";
 const STATE_PREFIX: &str = "cvs_";
 const VERIFIER_FIELD: &str = "code_verifier";
 
 mod callback;
+pub mod form;
 
 pub use callback::callback;
 
@@ -107,7 +108,7 @@ fn bearer(prefix: &str, tenant: TenantId, session: Uuid) -> String {
 }
 
 /// The tenant and session a link token or state names; `None` when malformed.
-fn parse_bearer(prefix: &str, value: &str) -> Option<(TenantId, Uuid)> {
+pub(crate) fn parse_bearer(prefix: &str, value: &str) -> Option<(TenantId, Uuid)> {
     let rest = value.strip_prefix(prefix)?;
     // 32 bytes of ids are 43 base64url characters; the random part follows.
     if rest.len() != 43 + 43 || !rest.is_ascii() {
@@ -119,7 +120,7 @@ fn parse_bearer(prefix: &str, value: &str) -> Option<(TenantId, Uuid)> {
     Some((TenantId::from_uuid(tenant), session))
 }
 
-fn same_hash(stored: Option<&[u8]>, value: &str) -> bool {
+pub(crate) fn same_hash(stored: Option<&[u8]>, value: &str) -> bool {
     let Some(stored) = stored else { return false };
     let given = oauth::hash(value);
     stored.len() == given.len()
@@ -179,16 +180,22 @@ pub async fn create_session(
         .as_deref()
         .map(|label| crate::models::ids::parse_name("end_user_label", label, 200))
         .transpose()?;
-    let (profile, app) = profile_and_app(db, &input.provider).await?;
-    if !app.allowed_return_urls.0.contains(&return_url) {
-        return Err(Error::invalid(
-            "return_url",
-            "is not one of the OAuth app's allowed return URLs",
-        ));
-    }
-    let scopes = input
-        .scopes
-        .unwrap_or_else(|| profile.default_scopes.clone());
+    let scopes = if form::takes_form(db, &input.provider).await? {
+        // A form provider has no OAuth app to list return URLs: any https URL (or a
+        // loopback one) of the admin's choosing.
+        input.scopes.unwrap_or_default()
+    } else {
+        let (profile, app) = profile_and_app(db, &input.provider).await?;
+        if !app.allowed_return_urls.0.contains(&return_url) {
+            return Err(Error::invalid(
+                "return_url",
+                "is not one of the OAuth app's allowed return URLs",
+            ));
+        }
+        input
+            .scopes
+            .unwrap_or_else(|| profile.default_scopes.clone())
+    };
     if scopes.len() > 100 {
         return Err(Error::invalid("scopes", "must be at most 100 scopes"));
     }
@@ -231,7 +238,7 @@ pub async fn get_session<C: TenantScope>(
     connect_sessions::get(db, tenant, id).await
 }
 
-fn back_to_app(session: &connect_session::Model, outcome: &[(&str, &str)]) -> Url {
+pub(crate) fn back_to_app(session: &connect_session::Model, outcome: &[(&str, &str)]) -> Url {
     let mut url = Url::parse(&session.return_url).expect("stored return URLs are valid");
     {
         let mut query = url.query_pairs_mut();

@@ -139,7 +139,7 @@ async fn every_response_that_carries_a_secret_is_not_stored(t: TestDb) {
     let path = &link[link.find("/connect/").unwrap()..];
     no_store(
         &app.call(Method::GET, path, None, None).await,
-        "connect link redirect",
+        "connect page",
     );
 }
 

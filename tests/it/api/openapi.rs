@@ -70,7 +70,6 @@ const OPERATIONS: &[(&str, &str)] = &[
         "get",
         "/v1/tenants/{tenant_id}/connect-sessions/{session_id}",
     ),
-    ("get", "/connect/{token}"),
     ("get", "/oauth/callback/{provider}"),
     ("post", "/v1/operations/claim"),
     ("post", "/v1/operations/{run_id}/heartbeat"),
@@ -131,7 +130,7 @@ const UNAUTHENTICATED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// The end user's side of a connect flow: the link token or the state is the
 /// credential, so no API key.
-const END_USER: [&str; 2] = ["/connect/{token}", "/oauth/callback/{provider}"];
+const END_USER: [&str; 1] = ["/oauth/callback/{provider}"];
 
 async fn the_openapi_document_validates_and_covers_every_route(t: TestDb) {
     let app = TestApp::new(t).await;

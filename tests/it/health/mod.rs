@@ -4,7 +4,7 @@
 
 mod api_key;
 mod oauth;
-mod provider;
+pub mod provider;
 mod scheduled;
 
 use std::time::Duration;

@@ -26,6 +26,8 @@ pub enum Mode {
     SlackError(&'static str),
     /// `302` to `/landing` on the same server.
     Redirect,
+    /// 200 for this one credential (the `X-Api-Key` value), 401 for any other.
+    Accept(&'static str),
 }
 
 struct Inner {
@@ -125,6 +127,12 @@ async fn me(State(shared): State<Shared>, headers: HeaderMap) -> Response {
         }
         Mode::SlackOk => Json(json!({"ok": true, "team": "T1"})).into_response(),
         Mode::SlackError(error) => Json(json!({"ok": false, "error": error})).into_response(),
+        Mode::Accept(key) if key == credential => Json(json!({"id": "acct_1"})).into_response(),
+        Mode::Accept(_) => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "bad key"})),
+        )
+            .into_response(),
         Mode::Redirect => {
             (StatusCode::FOUND, [(header::LOCATION, "/landing")], "moved").into_response()
         }

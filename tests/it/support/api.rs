@@ -31,6 +31,8 @@ pub struct Response {
     pub content_type: String,
     pub json: Value,
     pub location: Option<String>,
+    /// The body as text (a web page's HTML).
+    pub text: String,
 }
 
 impl TestApp {
@@ -102,6 +104,7 @@ impl TestApp {
             .lock()
             .unwrap()
             .push((label.to_owned(), text.clone()));
+        let text_copy = text.clone();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         secrets::record_response_json(&json);
         if let Some(location) = &location {
@@ -113,6 +116,7 @@ impl TestApp {
             content_type,
             json,
             location,
+            text: text_copy,
         }
     }
 

@@ -48,6 +48,15 @@ pub fn record(secret: &str) {
     }
 }
 
+/// Every secret recorded so far in this process.
+pub fn all() -> Vec<String> {
+    let guard = RECORDER.lock().unwrap_or_else(|e| e.into_inner());
+    guard
+        .as_ref()
+        .map(|r| r.seen.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
 /// Records each of `secrets`.
 pub fn record_all<'a>(secrets: impl IntoIterator<Item = &'a str>) {
     for secret in secrets {
