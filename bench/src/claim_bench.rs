@@ -56,7 +56,7 @@ const TYPE: &str = "inventory.sync";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (owner, db, cleanup) = common::open_database(&args.admin_url, args.sqlite).await?;
+    let (owner, db, cleanup) = common::open_database(&args.admin_url, args.sqlite, 8).await?;
     let result = run(&args, &owner, &db).await;
     db.close().await.ok();
     owner.close().await.ok();

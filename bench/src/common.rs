@@ -4,11 +4,12 @@
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
-/// The owner's pool, the service's pool (the same on SQLite), and a future that drops
-/// the database.
+/// The owner's pool, the service's pool (the same on SQLite; on PostgreSQL `pool`
+/// connections each), and a future that drops the database.
 pub async fn open_database(
     admin_url: &str,
     sqlite: bool,
+    pool: u32,
 ) -> anyhow::Result<(DatabaseConnection, DatabaseConnection, Cleanup)> {
     if sqlite {
         let dir = std::env::temp_dir().join(format!("cv-bench-{}", uuid::Uuid::new_v4().simple()));
@@ -29,13 +30,13 @@ pub async fn open_database(
         .await?;
     let mut url = url::Url::parse(admin_url)?;
     url.set_path(&format!("/{name}"));
-    let db = connvault::db::connect(url.as_str(), 8).await?;
+    let db = connvault::db::connect(url.as_str(), pool).await?;
     connvault::db::migrate(&db).await?;
     let plan =
         connvault::db::Plan::derived(url.as_str(), connvault::db::roles::DEFAULT_SERVICE_ROLE)?;
     let role = plan.role.as_ref().context("a service role")?;
     connvault::db::roles::provision(&db, &role.name, role.password.as_ref(), true).await?;
-    let service = connvault::db::connect(&plan.service_url, 8).await?;
+    let service = connvault::db::connect(&plan.service_url, pool).await?;
     connvault::db::roles::self_check(&service).await?;
     let cleanup = Box::pin(async move {
         server

@@ -55,7 +55,7 @@ fn rate(n: usize, seconds: f64) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (db, service, cleanup) = common::open_database(&args.admin_url, args.sqlite).await?;
+    let (db, service, cleanup) = common::open_database(&args.admin_url, args.sqlite, 8).await?;
     let result = run(&args, &db, &service).await;
     service.close().await.ok();
     db.close().await.ok();

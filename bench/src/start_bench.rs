@@ -73,7 +73,7 @@ enum Outcome {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (db, service, cleanup) = common::open_database(&args.admin_url, args.sqlite).await?;
+    let (db, service, cleanup) = common::open_database(&args.admin_url, args.sqlite, 8).await?;
     let result = run(&args, &service).await;
     service.close().await.ok();
     db.close().await.ok();

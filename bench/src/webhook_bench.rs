@@ -3,6 +3,8 @@
 //! (the copies close together, so many race). The service logs in as its own role under
 //! row-level security. At the end, the events stored must equal the distinct deliveries.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use connvault::repositories::tenants;
 use connvault::services::repositories::{self, RepositoryInput};
 use hmac::{Hmac, Mac};
 use rand::Rng;
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use secrecy::SecretString;
 use sha2::Sha256;
 
@@ -48,17 +50,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let name = format!("cv_bench_{}", uuid::Uuid::new_v4().simple());
-    let server = Database::connect(&args.admin_url).await?;
-    server
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await?;
-    let mut url = url::Url::parse(&args.admin_url)?;
-    url.set_path(&format!("/{name}"));
-    let result = run(&args, url.as_str()).await;
-    server
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await?;
+    let (db, service, cleanup) = common::open_database(&args.admin_url, false, args.pool).await?;
+    let result = run(&args, db, service).await;
+    cleanup.await?;
     result
 }
 
@@ -69,14 +63,11 @@ struct Delivery {
     body: Vec<u8>,
 }
 
-async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
-    let db = connvault::db::connect(url, args.pool).await?;
-    connvault::db::migrate(&db).await?;
-    let plan = connvault::db::Plan::derived(url, connvault::db::roles::DEFAULT_SERVICE_ROLE)?;
-    let role = plan.role.as_ref().context("a service role")?;
-    connvault::db::roles::provision(&db, &role.name, role.password.as_ref(), true).await?;
-    let service = connvault::db::connect(&plan.service_url, args.pool).await?;
-    connvault::db::roles::self_check(&service).await?;
+async fn run(
+    args: &Args,
+    db: DatabaseConnection,
+    service: DatabaseConnection,
+) -> anyhow::Result<()> {
     connvault::catalog::seed(&db, &connvault::catalog::Catalog::builtin()?).await?;
     let mut master = [0u8; 32];
     rand::rng().fill(&mut master);
