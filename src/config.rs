@@ -307,6 +307,11 @@ pub struct ServeArgs {
     /// A revocation reaches every replica within a second.
     #[arg(long, env = "CONNVAULT_KEY_CACHE_CAPACITY", default_value_t = crate::services::key_cache::DEFAULT_CAPACITY)]
     pub key_cache_capacity: usize,
+    /// Connections whose credential ciphertext the read keeps in memory (an LRU; 0
+    /// turns the cache off). A credential replaced, disconnected or re-encrypted
+    /// through any replica is not served stale after a second.
+    #[arg(long, env = "CONNVAULT_CREDENTIAL_CACHE_CAPACITY", default_value_t = crate::services::credential_cache::DEFAULT_CAPACITY)]
+    pub credential_cache_capacity: usize,
     /// The CSP `frame-ancestors` sources allowed to embed the connect page and the
     /// console (for example `https://app.example.com`); `'none'` forbids embedding.
     #[arg(long, env = "CONNVAULT_WEB_FRAME_ANCESTORS", default_value = "'none'")]
@@ -336,6 +341,7 @@ impl ServeArgs {
             concurrency: self.refresh_concurrency.max(1),
             http_timeout: timeout,
             wait: lease,
+            credential_cache_capacity: self.credential_cache_capacity,
             ..defaults
         }
     }

@@ -12,12 +12,14 @@
 
 use std::future::Future;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbBackend, DbErr,
     ExecResult, QueryResult, Statement, TransactionTrait,
 };
 
+use crate::db::local_writes;
 use crate::models::TenantId;
 use crate::repositories::begin_write;
 
@@ -53,6 +55,11 @@ pub trait TenantScope: ConnectionTrait + Sync {
 
     /// The tenant this handle is bound to, when it is a [`TenantTxn`].
     fn bound_tenant(&self) -> Option<TenantId> {
+        None
+    }
+
+    /// This handle, when it is a [`TenantTxn`].
+    fn bound_tenant_txn(&self) -> Option<&TenantTxn> {
         None
     }
 }
@@ -119,6 +126,12 @@ where
     let scope = db.enter(tenant, write, Entry(())).await?;
     let out = work(&scope).await?;
     scope.finish().await?;
+    if write {
+        if let Some(bound) = db.bound_tenant_txn() {
+            bound.wrote.store(true, Ordering::Relaxed);
+        }
+        local_writes::announce(tenant);
+    }
     Ok(out)
 }
 
@@ -194,6 +207,9 @@ impl TenantScope for DatabaseTransaction {
 pub struct TenantTxn {
     txn: DatabaseTransaction,
     tenant: TenantId,
+    /// Whether a repository call wrote through it: its commit is then announced to
+    /// this process's caches (`db::local_writes`).
+    wrote: AtomicBool,
 }
 
 impl TenantTxn {
@@ -206,7 +222,11 @@ impl TenantTxn {
     {
         let txn = db.begin().await?;
         set_tenant(&txn, tenant).await?;
-        Ok(Self { txn, tenant })
+        Ok(Self {
+            txn,
+            tenant,
+            wrote: AtomicBool::new(false),
+        })
     }
 
     /// A transaction that will write `tenant`'s rows (on SQLite it takes the write
@@ -217,7 +237,11 @@ impl TenantTxn {
     {
         let txn = begin_write(db).await?;
         set_tenant(&txn, tenant).await?;
-        Ok(Self { txn, tenant })
+        Ok(Self {
+            txn,
+            tenant,
+            wrote: AtomicBool::new(false),
+        })
     }
 
     pub fn tenant(&self) -> TenantId {
@@ -225,7 +249,11 @@ impl TenantTxn {
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        self.txn.commit().await?;
+        if self.wrote.load(Ordering::Relaxed) {
+            local_writes::announce(self.tenant);
+        }
+        Ok(())
     }
 }
 
@@ -240,6 +268,10 @@ impl TenantScope for TenantTxn {
 
     fn bound_tenant(&self) -> Option<TenantId> {
         Some(self.tenant)
+    }
+
+    fn bound_tenant_txn(&self) -> Option<&TenantTxn> {
+        Some(self)
     }
 }
 

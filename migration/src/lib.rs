@@ -22,6 +22,7 @@ mod m2026_12_03_100000_health_checks;
 mod m2026_12_03_120000_repositories_and_webhook_events;
 mod m2026_12_03_140000_api_key_epoch;
 mod m2026_12_04_090000_outbound_events;
+mod m2026_12_05_090000_credential_epoch;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
@@ -52,6 +53,10 @@ pub use m2026_12_03_091000_operation_workers::STALE_RUNS_SQLITE;
 
 /// The channel on which PostgreSQL announces a changed API or operator key.
 pub use m2026_12_03_140000_api_key_epoch::API_KEYS_CHANNEL;
+
+/// The channel on which PostgreSQL announces a change to what a connection's
+/// credential read returns.
+pub use m2026_12_05_090000_credential_epoch::CREDENTIALS_CHANNEL;
 
 /// Connect-session statuses, checked by the database.
 pub use m2025_11_05_090000_oauth::SESSION_STATUSES;
@@ -91,6 +96,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2026_12_03_120000_repositories_and_webhook_events::Migration),
             Box::new(m2026_12_03_140000_api_key_epoch::Migration),
             Box::new(m2026_12_04_090000_outbound_events::Migration),
+            Box::new(m2026_12_05_090000_credential_epoch::Migration),
         ]
     }
 }

@@ -34,7 +34,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Migrate the database, seed the catalog (local and test profiles) and serve HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run database migrations by hand.
     Migrate {
         #[command(subcommand)]

@@ -62,10 +62,12 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let deliverer = Deliverer::new(db.clone(), state.keyring.clone(), events);
     let jobs = jobs(&db, &state, args, deliverer).start();
     let key_watch = state.keys.watch(db.clone());
+    let credential_watch = state.refresher.credential_cache().watch(db.clone());
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await?;
     key_watch.stop().await;
+    credential_watch.stop().await;
     jobs.stop().await;
     db.close().await?;
     tracing::info!("connvault stopped");

@@ -1,7 +1,9 @@
 //! Connecting to the database (SQLite file or PostgreSQL) and migrating it; [`roles`]
 //! holds the PostgreSQL roles and the start-up self-check, [`readiness`] what `/readyz`
-//! checks, [`unavailable`] which failures mean the database cannot serve now.
+//! checks, [`unavailable`] which failures mean the database cannot serve now,
+//! [`local_writes`] the in-process news of tenant writes for caches.
 
+pub mod local_writes;
 pub mod readiness;
 pub mod roles;
 pub mod sqlite_file;

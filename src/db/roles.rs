@@ -27,6 +27,7 @@ pub const SERVICE_GRANTS: &[(&str, &str)] = &[
     ("api_keys", "SELECT, INSERT, UPDATE"),
     ("operator_keys", "SELECT, INSERT, UPDATE"),
     ("api_key_epoch", "SELECT"),
+    ("credential_epoch", "SELECT"),
     ("activity_log", "SELECT, INSERT"),
     ("oauth_apps", "SELECT, INSERT, UPDATE, DELETE"),
     ("connect_sessions", "SELECT, INSERT, UPDATE, DELETE"),

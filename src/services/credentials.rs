@@ -335,12 +335,24 @@ pub async fn read_with_expiry<C: TenantScope>(
     connection: ConnectionId,
 ) -> Result<Option<CredentialRead>> {
     let rows = credential_secrets::read(db, tenant, connection).await?;
+    open(keyring, tenant, connection, &rows).await
+}
+
+/// Decrypts the rows of a credential read (`repositories::credential_secrets::read`,
+/// or the same rows from `services::credential_cache`), each with its own binding.
+/// `None` when there are none.
+pub async fn open(
+    keyring: &Keyring,
+    tenant: TenantId,
+    connection: ConnectionId,
+    rows: &[credential_secrets::SecretRow],
+) -> Result<Option<CredentialRead>> {
     let Some(first) = rows.first() else {
         return Ok(None);
     };
     let kind = CredentialKind::parse(&first.kind)?;
     let mut fields = BTreeMap::new();
-    for row in &rows {
+    for row in rows {
         if row.kind != first.kind {
             return Err(Error::MalformedCiphertext);
         }
@@ -350,13 +362,12 @@ pub async fn read_with_expiry<C: TenantScope>(
         let text = String::from_utf8(plain.to_vec()).map_err(|_| Error::MalformedCiphertext)?;
         fields.insert(row.field.clone(), SecretString::from(text));
     }
-    let first = rows.into_iter().next().expect("checked above");
     Ok(Some(CredentialRead {
         credential: Credential::from_fields(kind, fields)?,
         token_expires_at: first.token_expires_at,
         status: first.status,
-        reason_code: first.reason_code,
-        provider: first.provider,
+        reason_code: first.reason_code.clone(),
+        provider: first.provider.clone(),
     }))
 }
 

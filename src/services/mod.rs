@@ -2,8 +2,10 @@
 
 pub mod activity;
 pub mod api_keys;
+pub mod cache_watch;
 pub mod connect;
 pub mod connections;
+pub mod credential_cache;
 pub mod credential_fit;
 pub mod credentials;
 pub mod events;

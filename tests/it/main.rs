@@ -9,6 +9,7 @@ mod catalog;
 mod cli;
 mod connections;
 mod constraints;
+mod credential_cache;
 mod credentials;
 mod defaults;
 mod events;

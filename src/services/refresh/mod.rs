@@ -37,6 +37,7 @@ use crate::oauth::{OAuthProfile, TokenClient, TokenError};
 use crate::repositories::refresh_leases::{self, Due, Failure, Lease};
 use crate::repositories::{self, connections};
 use crate::sanitize;
+use crate::services::credential_cache::{self, CredentialCache};
 use crate::services::credentials::{self, Credential, CredentialRead};
 
 mod attempt;
@@ -71,6 +72,9 @@ pub struct RefreshOptions {
     pub wait: Duration,
     /// Timeout of one HTTP request to a provider.
     pub http_timeout: Duration,
+    /// Connections whose credential rows the read keeps in memory
+    /// (`services::credential_cache`; 0: none).
+    pub credential_cache_capacity: usize,
 }
 
 impl Default for RefreshOptions {
@@ -84,6 +88,7 @@ impl Default for RefreshOptions {
             attempts: 3,
             wait: Duration::from_secs(30),
             http_timeout: Duration::from_secs(10),
+            credential_cache_capacity: credential_cache::DEFAULT_CAPACITY,
         }
     }
 }
@@ -132,6 +137,8 @@ struct Inner {
     keyring: Keyring,
     tokens: TokenClient,
     options: RefreshOptions,
+    /// The read path's credential rows; serves only while watched.
+    cache: CredentialCache,
     flights: Mutex<HashMap<Uuid, Weak<tokio::sync::Mutex<()>>>>,
     profiles: Mutex<HashMap<String, CachedProfile>>,
 }
@@ -166,6 +173,7 @@ impl Refresher {
                 db,
                 keyring,
                 tokens,
+                cache: CredentialCache::new(options.credential_cache_capacity),
                 options,
                 flights: Mutex::new(HashMap::new()),
                 profiles: Mutex::new(HashMap::new()),
@@ -181,6 +189,12 @@ impl Refresher {
         &self.inner.tokens
     }
 
+    /// The read path's cache of credential rows (`CredentialCache::watch`, started by
+    /// `serve`, lets it serve).
+    pub fn credential_cache(&self) -> &CredentialCache {
+        &self.inner.cache
+    }
+
     /// The connection's credential, renewed first when it expires within the margin:
     /// one indexed read and no write when it does not. `None` when it has none.
     /// `ConnectionUnusable` when the connection needs re-authorization (or its token
@@ -191,9 +205,12 @@ impl Refresher {
         tenant: TenantId,
         connection: ConnectionId,
     ) -> Result<Option<CredentialRead>> {
-        let db = &self.inner.db;
-        let Some(read) =
-            credentials::read_with_expiry(db, &self.inner.keyring, tenant, connection).await?
+        let rows = self
+            .inner
+            .cache
+            .rows(&self.inner.db, tenant, connection)
+            .await?;
+        let Some(read) = credentials::open(&self.inner.keyring, tenant, connection, &rows).await?
         else {
             return Ok(None);
         };

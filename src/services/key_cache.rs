@@ -2,19 +2,15 @@
 //! LRU of live keys (SHA-256 of the secret → the key's identity), bounded by a
 //! capacity. Only keys found live are cached, so random or revoked keys cannot grow it.
 //!
-//! The cache is trusted only while its [`watch`] task confirms it: the key-change
-//! counter (`repositories::key_epoch`) is read every [`CHECK_EVERY`], and a cache not
-//! confirmed by a read that started within [`TRUST_FOR`] is bypassed (every lookup goes
-//! to the database), so a revocation committed anywhere reaches this process within
-//! [`TRUST_FOR`] even when notifications are lost. On PostgreSQL the revoking
-//! transaction's notification evicts the key within milliseconds; a lost listening
-//! connection forgets the whole cache.
+//! The cache is trusted only while [`KeyCache::watch`] confirms it
+//! (`services::cache_watch`): the key-change counter is read every [`CHECK_EVERY`], and
+//! a cache not confirmed by a read that started within [`TRUST_FOR`] is bypassed (every
+//! lookup goes to the database), so a revocation committed anywhere reaches this
+//! process within [`TRUST_FOR`] even when notifications are lost. On PostgreSQL the
+//! revoking transaction's notification evicts the key within milliseconds; a lost
+//! listening connection forgets the whole cache.
 
-mod watch;
-
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use hashlink::LruCache;
 use sea_orm::ConnectionTrait;
@@ -23,14 +19,10 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::repositories::api_keys::{self, KeyIdentity};
 
-pub use watch::Watching;
+use super::cache_watch::{self, Trust, Watched};
+use crate::repositories::epochs::Epoch;
 
-/// How often the key-change counter is read.
-pub const CHECK_EVERY: Duration = Duration::from_millis(250);
-
-/// How long after the start of its last successful check the cache is trusted: the
-/// longest a revocation can go unseen when every notification is lost.
-pub const TRUST_FOR: Duration = Duration::from_millis(750);
+pub use super::cache_watch::{CHECK_EVERY, TRUST_FOR, Watching};
 
 /// The default number of keys kept.
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -44,11 +36,7 @@ pub struct KeyCache {
 struct Inner {
     /// `None` when caching is off (capacity 0).
     keys: Option<Mutex<Keys>>,
-    /// Time origin of `confirmed`.
-    origin: Instant,
-    /// Milliseconds after `origin` (plus one, so 0 means never) at which the last
-    /// successful check started.
-    confirmed: AtomicU64,
+    trust: Trust,
 }
 
 struct Keys {
@@ -76,8 +64,7 @@ impl KeyCache {
                         generation: 0,
                     })
                 }),
-                origin: Instant::now(),
-                confirmed: AtomicU64::new(0),
+                trust: Trust::default(),
             }),
         }
     }
@@ -113,6 +100,13 @@ impl KeyCache {
         Ok(found)
     }
 
+    /// Starts keeping this cache true against `db` on the current runtime. Until the
+    /// first check succeeds, and whenever checks fail for longer than [`TRUST_FOR`],
+    /// every lookup goes to the database.
+    pub fn watch(&self, db: sea_orm::DatabaseConnection) -> Watching {
+        cache_watch::watch(self, db)
+    }
+
     /// Forgets every key.
     pub fn invalidate_all(&self) {
         if let Some(keys) = &self.inner.keys {
@@ -142,24 +136,24 @@ impl KeyCache {
 
     /// Whether the last successful check started within [`TRUST_FOR`].
     pub fn trusted(&self) -> bool {
-        let confirmed = self.inner.confirmed.load(Ordering::Acquire);
-        confirmed != 0 && self.millis(Instant::now()) < confirmed + TRUST_FOR.as_millis() as u64
+        self.inner.trust.trusted()
+    }
+}
+
+impl Watched for KeyCache {
+    const NAME: &'static str = "API-key cache";
+    const EPOCH: Epoch = Epoch::ApiKeys;
+
+    fn trust(&self) -> &Trust {
+        &self.inner.trust
     }
 
-    /// Records a successful check that started at `started`.
-    fn confirm(&self, started: Instant) {
-        self.inner
-            .confirmed
-            .fetch_max(self.millis(started), Ordering::AcqRel);
+    fn invalidate_all(&self) {
+        KeyCache::invalidate_all(self)
     }
 
-    /// Stops trusting the cache until the next successful check.
-    fn distrust(&self) {
-        self.inner.confirmed.store(0, Ordering::Release);
-    }
-
-    fn millis(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.inner.origin).as_millis() as u64 + 1
+    fn forget(&self, id: Uuid) {
+        KeyCache::forget(self, id)
     }
 }
 
