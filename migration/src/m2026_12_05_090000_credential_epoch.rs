@@ -5,8 +5,9 @@
 //! delete of a connection or update of its status, token expiry, last reason code or
 //! provider. On PostgreSQL the same change sends `NOTIFY connvault_credentials` with the
 //! connection's id, which listeners receive when (and only if) the transaction commits.
-//! The counter is raised once per statement on PostgreSQL (so a batch of re-encrypted
-//! rows costs one update of it) and once per row on SQLite.
+//! On PostgreSQL the counter is raised once per transaction, at its commit (deferred
+//! triggers; see [`changed_postgres`]); on SQLite, whose writers are serialized anyway,
+//! once per row.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
@@ -29,6 +30,13 @@ const READ_COLUMNS: &str = "status, token_expires_at, last_error_reason_code, pr
 
 /// `SECURITY DEFINER` with the search path fixed at creation: the service role may read
 /// the counter but not write it; only a change to the rows moves it.
+///
+/// Deferred constraint triggers run at commit, after the transaction has taken every
+/// other lock it needs: the counter's row is locked last and only for the commit, so
+/// two transactions never wait on each other through it (an immediate trigger would
+/// hold it from the first change on, and deadlock with, say, a re-encryption batch
+/// waiting on a row the first transaction replaces). A transaction-local setting makes
+/// it one update of the counter per transaction, however many rows changed.
 fn changed_postgres() -> String {
     format!(
         r#"
@@ -39,10 +47,6 @@ AS $$
 DECLARE
     changed uuid;
 BEGIN
-    IF TG_LEVEL = 'STATEMENT' THEN
-        UPDATE credential_epoch SET version = version + 1 WHERE id = 1;
-        RETURN NULL;
-    END IF;
     IF TG_TABLE_NAME = 'connections' THEN
         changed := OLD.id;
     ELSIF TG_OP = 'INSERT' THEN
@@ -51,17 +55,21 @@ BEGIN
         changed := OLD.connection_id;
     END IF;
     PERFORM pg_notify('{CREDENTIALS_CHANNEL}', changed::text);
+    IF current_setting('connvault.credential_epoch_raised', true) IS DISTINCT FROM 'yes' THEN
+        UPDATE credential_epoch SET version = version + 1 WHERE id = 1;
+        PERFORM set_config('connvault.credential_epoch_raised', 'yes', true);
+    END IF;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER credential_secrets_changed AFTER INSERT OR UPDATE OR DELETE ON credential_secrets
+CREATE CONSTRAINT TRIGGER credential_secrets_changed
+    AFTER INSERT OR UPDATE OR DELETE ON credential_secrets
+    DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION connvault_credential_changed();
-CREATE TRIGGER credential_secrets_epoch AFTER INSERT OR UPDATE OR DELETE ON credential_secrets
-    FOR EACH STATEMENT EXECUTE FUNCTION connvault_credential_changed();
-CREATE TRIGGER connections_read_changed AFTER UPDATE OF {READ_COLUMNS} OR DELETE ON connections
+CREATE CONSTRAINT TRIGGER connections_read_changed
+    AFTER UPDATE OF {READ_COLUMNS} OR DELETE ON connections
+    DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION connvault_credential_changed();
-CREATE TRIGGER connections_read_epoch AFTER UPDATE OF {READ_COLUMNS} OR DELETE ON connections
-    FOR EACH STATEMENT EXECUTE FUNCTION connvault_credential_changed();
 "#
     )
 }
@@ -144,9 +152,7 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() == DbBackend::Postgres {
             db.execute_unprepared(
                 "DROP TRIGGER credential_secrets_changed ON credential_secrets; \
-                 DROP TRIGGER credential_secrets_epoch ON credential_secrets; \
                  DROP TRIGGER connections_read_changed ON connections; \
-                 DROP TRIGGER connections_read_epoch ON connections; \
                  DROP FUNCTION connvault_credential_changed()",
             )
             .await?;

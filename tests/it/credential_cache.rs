@@ -49,14 +49,7 @@ async fn stored(t: &TestDb, keyring: &Keyring, secret: &str) -> (TenantId, Conne
 async fn watched(t: &TestDb, capacity: usize) -> (CredentialCache, Watching) {
     let cache = CredentialCache::new(capacity);
     let watching = cache.watch(t.db.clone());
-    let started = Instant::now();
-    while !cache.trusted() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the first check passes"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    crate::support::until_trusted(|| cache.trusted()).await;
     (cache, watching)
 }
 
@@ -246,23 +239,7 @@ async fn another_tenant_never_gets_a_cached_credential(t: TestDb) {
 
 async fn the_cache_is_bounded_and_keeps_nothing_empty(t: TestDb) {
     let keyring = t.keyring().await;
-    let tenant = tenant(&t).await;
-    let mut conns = Vec::new();
-    for n in 0..5 {
-        let conn = connection(&t, tenant, "stripe", &format!("acct_{n}"))
-            .await
-            .connection_id();
-        credentials::store(
-            &t.db,
-            &keyring,
-            tenant,
-            conn,
-            &api_key(&format!("sk_live_bound_{n}_0123456789")),
-        )
-        .await
-        .unwrap();
-        conns.push(conn);
-    }
+    let (tenant, conns) = crate::keys::populate(&t, &keyring, 5).await;
     let (cache, watching) = watched(&t, 3).await;
     for conn in conns.iter().chain(conns.iter()) {
         assert_eq!(rows(&cache, &t, tenant, *conn).await.len(), 1);
@@ -447,4 +424,55 @@ async fn a_credential_changed_through_one_replica_is_never_served_stale_by_the_o
     );
     a.interrupt().await;
     b.interrupt().await;
+}
+
+/// The change counter is raised at commit, after every other lock: a transaction that
+/// changed one credential and waits on another's row never holds the counter against
+/// the transaction it waits for (with the counter raised at each change, this
+/// interleaving of a re-encryption batch and a credential replacement deadlocked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_changes_in_crossing_transactions_do_not_deadlock() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+
+    let t = TestDb::postgres().await;
+    let keyring = t.keyring().await;
+    let (_, conns) = crate::keys::populate(&t, &keyring, 2).await;
+    let (a, b) = (conns[0].as_uuid(), conns[1].as_uuid());
+    let sql = |s: String| Statement::from_string(DbBackend::Postgres, s);
+    let touch = move |id: uuid::Uuid| {
+        sql(format!(
+            "UPDATE credential_secrets SET revision = revision + 1 WHERE connection_id = '{id}'"
+        ))
+    };
+    let batch = t.owner.begin().await.unwrap();
+    batch.execute_raw(touch(a)).await.unwrap();
+    let replace = t.owner.begin().await.unwrap();
+    let delete = replace.execute_raw(sql(format!(
+        "DELETE FROM credential_secrets WHERE connection_id = '{b}'"
+    )));
+    tokio::time::timeout(Duration::from_secs(10), delete)
+        .await
+        .expect("the replacement does not wait for the batch's first change")
+        .unwrap();
+    // The batch now waits on the replacement's row…
+    let waiting = tokio::spawn(async move {
+        batch.execute_raw(touch(b)).await?;
+        batch.commit().await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the batch waits for the replacement"
+    );
+    // …which commits, and then the batch does.
+    tokio::time::timeout(Duration::from_secs(10), replace.commit())
+        .await
+        .expect("the replacement commits")
+        .expect("without a deadlock");
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the batch ends")
+        .unwrap()
+        .expect("the batch commits too");
+    assert_eq!(t.count("credential_secrets").await, 1);
 }

@@ -37,14 +37,7 @@ async fn watched(
 ) -> (KeyCache, connvault::services::key_cache::Watching) {
     let cache = KeyCache::new(capacity);
     let watching = cache.watch(t.db.clone());
-    let started = Instant::now();
-    while !cache.trusted() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the first check passes"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    crate::support::until_trusted(|| cache.trusted()).await;
     (cache, watching)
 }
 

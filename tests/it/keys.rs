@@ -49,7 +49,11 @@ async fn read_api_key(
 }
 
 /// `n` connections of one tenant, each with an API key `key-<i>-…`.
-async fn populate(t: &TestDb, keyring: &Keyring, n: usize) -> (TenantId, Vec<ConnectionId>) {
+pub(crate) async fn populate(
+    t: &TestDb,
+    keyring: &Keyring,
+    n: usize,
+) -> (TenantId, Vec<ConnectionId>) {
     let tenant = tenant(t).await;
     let mut ids = Vec::new();
     for i in 0..n {

@@ -247,6 +247,18 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Waits until a watched cache's first check has passed (`trusted` says so).
+pub async fn until_trusted(trusted: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !trusted() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the first check passes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// A fresh tenant.
 pub async fn tenant(t: &TestDb) -> connvault::models::TenantId {
     connvault::repositories::tenants::create(&t.db, "Tenant")
