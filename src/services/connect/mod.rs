@@ -53,14 +53,20 @@ pub mod form;
 
 pub use callback::callback;
 
-/// What an admin asks for.
+/// What an admin asks for: one provider, or several for the end user to pick among.
 pub struct NewSession {
-    pub provider: ProviderSlug,
+    pub provider: Option<ProviderSlug>,
+    /// Providers the connect page offers in a picker (1 to [`MAX_ALLOWED`], no
+    /// repeats); instead of `provider`.
+    pub allowed_providers: Option<Vec<ProviderSlug>>,
     pub return_url: String,
     pub scopes: Option<Vec<String>>,
     pub end_user_label: Option<String>,
     pub ttl: Option<Duration>,
 }
+
+/// Most providers one connect link may offer.
+pub const MAX_ALLOWED: usize = 20;
 
 /// A new session: its link token is shown once.
 pub struct CreatedSession {
@@ -159,8 +165,70 @@ async fn profile_and_app(
     Ok((profile, app))
 }
 
-/// Creates a connect session. Fails, writing nothing, when the provider has no
-/// authorization code flow or OAuth app, or the return URL is not one of the app's.
+/// The providers of a new session, checked: `(first, Some(all))` for a picker.
+fn chosen(input: &NewSession) -> Result<(ProviderSlug, Option<Vec<ProviderSlug>>)> {
+    match (&input.provider, &input.allowed_providers) {
+        (Some(one), None) => Ok((one.clone(), None)),
+        (None, Some(list)) => {
+            if list.is_empty() || list.len() > MAX_ALLOWED {
+                return Err(Error::invalid(
+                    "allowed_providers",
+                    format!("must name 1 to {MAX_ALLOWED} providers"),
+                ));
+            }
+            for (i, slug) in list.iter().enumerate() {
+                if list[..i].contains(slug) {
+                    return Err(Error::invalid(
+                        "allowed_providers",
+                        format!("names {slug} more than once"),
+                    ));
+                }
+            }
+            if list.len() > 1 && input.scopes.is_some() {
+                return Err(Error::invalid(
+                    "scopes",
+                    "cannot be given with several allowed_providers: each provider asks for its default scopes",
+                ));
+            }
+            let picker = (list.len() > 1).then(|| list.clone());
+            Ok((list[0].clone(), picker))
+        }
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "allowed_providers",
+            "give either provider or allowed_providers, not both",
+        )),
+        (None, None) => Err(Error::invalid(
+            "provider",
+            "is required (or allowed_providers, for a picker)",
+        )),
+    }
+}
+
+/// Checks that connect links may offer `provider` with `return_url`; its default
+/// scopes (none for a form provider).
+async fn connectable(
+    db: &DatabaseConnection,
+    provider: &ProviderSlug,
+    return_url: &str,
+) -> Result<Vec<String>> {
+    if form::takes_form(db, provider).await? {
+        // A form provider has no OAuth app to list return URLs: any https URL (or a
+        // loopback one) of the admin's choosing.
+        return Ok(Vec::new());
+    }
+    let (profile, app) = profile_and_app(db, provider).await?;
+    if !app.allowed_return_urls.0.iter().any(|u| u == return_url) {
+        return Err(Error::invalid(
+            "return_url",
+            format!("is not one of the {provider} OAuth app's allowed return URLs"),
+        ));
+    }
+    Ok(profile.default_scopes.clone())
+}
+
+/// Creates a connect session. Fails, writing nothing, when a provider is unknown
+/// (`UnknownProvider`), has neither a form nor an authorization code flow with an
+/// OAuth app, or the return URL is not one of its app's.
 pub async fn create_session(
     db: &DatabaseConnection,
     tenant: TenantId,
@@ -174,27 +242,24 @@ pub async fn create_session(
             format!("must be between 1 and {}", MAX_TTL.as_secs()),
         ));
     }
+    let (provider, picker) = chosen(&input)?;
     let return_url = oauth_apps::check_return_url("return_url", &input.return_url)?;
     let end_user_label = input
         .end_user_label
         .as_deref()
         .map(|label| crate::models::ids::parse_name("end_user_label", label, 200))
         .transpose()?;
-    let scopes = if form::takes_form(db, &input.provider).await? {
-        // A form provider has no OAuth app to list return URLs: any https URL (or a
-        // loopback one) of the admin's choosing.
-        input.scopes.unwrap_or_default()
-    } else {
-        let (profile, app) = profile_and_app(db, &input.provider).await?;
-        if !app.allowed_return_urls.0.contains(&return_url) {
-            return Err(Error::invalid(
-                "return_url",
-                "is not one of the OAuth app's allowed return URLs",
-            ));
+    let scopes = match &picker {
+        Some(list) => {
+            for slug in list {
+                connectable(db, slug, &return_url).await?;
+            }
+            Vec::new()
         }
-        input
-            .scopes
-            .unwrap_or_else(|| profile.default_scopes.clone())
+        None => {
+            let defaults = connectable(db, &provider, &return_url).await?;
+            input.scopes.clone().unwrap_or(defaults)
+        }
     };
     if scopes.len() > 100 {
         return Err(Error::invalid("scopes", "must be at most 100 scopes"));
@@ -209,7 +274,9 @@ pub async fn create_session(
         tenant,
         connect_sessions::NewSession {
             id,
-            provider: input.provider.as_str().to_owned(),
+            provider: provider.as_str().to_owned(),
+            allowed_providers: picker
+                .map(|list| list.iter().map(|p| p.as_str().to_owned()).collect()),
             token_hash: oauth::hash(token.expose_secret()),
             return_url,
             scopes,
@@ -266,14 +333,32 @@ async fn failed(
     Ok(back_to_app(session, &[("error", code)]))
 }
 
-/// Opens a connect link: sends the end user to the provider, or back to the app with
-/// an error when the link was used or has expired. `NotFound` for a token that names
-/// no session.
+/// The provider the end user connects through `session`: `choice` must be one the
+/// link offers (and is needed when it offers several).
+pub fn pick(session: &connect_session::Model, choice: Option<&str>) -> Result<ProviderSlug> {
+    let slug = match choice {
+        Some(c) if session.providers().iter().any(|p| p == c) => c,
+        None if !session.has_picker() => session.provider_slug.as_str(),
+        Some(_) => {
+            return Err(Error::invalid(
+                "provider",
+                "is not one of the providers this connect link offers",
+            ));
+        }
+        None => return Err(Error::invalid("provider", "pick a provider first")),
+    };
+    ProviderSlug::parse(slug)
+}
+
+/// Opens a connect link for `choice` (see [`pick`]): sends the end user to the
+/// provider, or back to the app with an error when the link was used or has expired.
+/// `NotFound` for a token that names no session.
 pub async fn start(
     db: &DatabaseConnection,
     keyring: &Keyring,
     public_url: &Url,
     token: &str,
+    choice: Option<&str>,
 ) -> Result<Url> {
     let (tenant, id) = parse_bearer(TOKEN_PREFIX, token).ok_or(Error::NotFound("connect link"))?;
     let session = get_session(db, tenant, id)
@@ -286,7 +371,7 @@ pub async fn start(
     if session.expires_at <= Utc::now() {
         return failed(db, &session, SessionStatus::Created, "session_expired").await;
     }
-    let provider = ProviderSlug::parse(&session.provider_slug)?;
+    let provider = pick(&session, choice)?;
     let (profile, app) = match profile_and_app(db, &provider).await {
         Ok(found) => found,
         Err(Error::OAuthAppMissing(_)) => {
@@ -304,6 +389,7 @@ pub async fn start(
         )
         .await?;
     let start = Transition::Start {
+        provider: provider.as_str().to_owned(),
         state_hash: oauth::hash(&state),
         verifier_key_id: key_id,
         verifier_ciphertext: ciphertext,
@@ -324,8 +410,14 @@ pub async fn start(
             .append_pair("state", &state)
             .append_pair("code_challenge", &oauth::pkce_challenge(&verifier))
             .append_pair("code_challenge_method", "S256");
-        if !session.scopes.0.is_empty() {
-            query.append_pair("scope", &profile.join_scopes(&session.scopes.0));
+        // A picker's link asks each provider for its default scopes.
+        let scopes = if session.has_picker() {
+            &profile.default_scopes
+        } else {
+            &session.scopes.0
+        };
+        if !scopes.is_empty() {
+            query.append_pair("scope", &profile.join_scopes(scopes));
         }
         for (k, v) in &profile.authorization_params {
             query.append_pair(k, v);

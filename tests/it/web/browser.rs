@@ -17,7 +17,7 @@ use crate::health::api_key;
 use crate::health::provider::{Mode, Provider};
 use crate::support::oidc::{self, Oidc};
 use crate::support::serve::spawn_serve;
-use crate::support::{logs, secrets};
+use crate::support::{TestDb, logs, secrets};
 
 /// The product's page the end user returns to, on a local server: the browser really
 /// lands there, redirects and all.
@@ -107,6 +107,25 @@ impl Api {
         self.call(reqwest::Method::GET, path, key, None).await
     }
 
+    /// A connect link with a picker among `providers`; its path.
+    async fn picker(
+        &self,
+        tenant: &str,
+        key: &str,
+        providers: &[&str],
+        return_url: &str,
+    ) -> String {
+        let r = self
+            .post(
+                &format!("/v1/tenants/{tenant}/connect-sessions"),
+                key,
+                json!({"allowed_providers": providers, "return_url": return_url}),
+            )
+            .await;
+        let url = r["connect_url"].as_str().unwrap();
+        url[url.find("/connect/").unwrap()..].to_owned()
+    }
+
     /// A connect link's path; its token is recorded.
     async fn link(&self, tenant: &str, key: &str, provider: &str, return_url: &str) -> String {
         let r = self
@@ -152,6 +171,20 @@ async fn run_script(config: &Path) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_users_and_admins_use_the_pages_in_a_real_browser() {
+    scenarios(None).await;
+}
+
+/// The same scenarios with `connvault serve` on PostgreSQL (its own database, the
+/// service role of a single-URL set-up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_work_the_same_on_postgres() {
+    scenarios(Some(TestDb::postgres().await)).await;
+}
+
+/// Sets everything up through the API and the CLI, runs the browser script, and checks
+/// what the browser stored. `db`: a PostgreSQL database, or SQLite in the work
+/// directory when `None`.
+async fn scenarios(db: Option<TestDb>) {
     assert!(
         Path::new(&chromium()).is_file(),
         "the browser tests need Debian's chromium at {} (apt-get install chromium, or set CHROMIUM)",
@@ -166,14 +199,31 @@ async fn end_users_and_admins_use_the_pages_in_a_real_browser() {
     let (app_origin, _app) = start_app().await;
     let return_url = format!("{app_origin}/connected");
     let work = tempfile::tempdir().unwrap();
-    let server = spawn_serve(
-        work.path(),
-        &[("CONNVAULT_HEALTH_CHECK_TIMEOUT_MS", "3000")],
-    )
-    .await;
+    let mut env: Vec<(&str, &str)> = vec![
+        ("CONNVAULT_HEALTH_CHECK_TIMEOUT_MS", "3000"),
+        // One attempt: a delivery to a closed port fails at once, for the retry button.
+        ("CONNVAULT_EVENT_RETRY_SCHEDULE", "0"),
+        ("CONNVAULT_EVENT_POLL_MS", "200"),
+    ];
+    if let Some(t) = &db {
+        env.push(("DATABASE_URL", t.url.as_str()));
+        env.push(("CONNVAULT_MASTER_KEY", t.master_key_b64.as_str()));
+    }
+    let server = spawn_serve(work.path(), &env).await;
     let base = format!("http://{}", server.addr);
-    let out =
-        run(connvault(work.path()).args(["api-key", "create", "--operator", "--name", "browser"]));
+    let mut create = connvault(work.path());
+    create.args(["api-key", "create", "--operator", "--name", "browser"]);
+    if let Some(t) = &db {
+        create
+            .env("DATABASE_URL", &t.url)
+            .env("CONNVAULT_MASTER_KEY", &t.master_key_b64);
+    }
+    let out = run(&mut create);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let operator = stdout(&out).trim().to_owned();
     secrets::record(&operator);
     let idp = Oidc::start_with(&[&format!("{base}/oauth/callback/testidp")]).await;
@@ -204,6 +254,18 @@ async fn end_users_and_admins_use_the_pages_in_a_real_browser() {
             "token_url": format!("{}/token", idp.issuer),
             "default_scopes": ["openid", "api:read"],
             "metadata": {"issuer": idp.issuer, "identity": {"id_token_claim": "sub"}},
+        }),
+    )
+    .await;
+    api.put(
+        "/v1/providers/testcc",
+        &operator,
+        json!({
+            "display_name": "Test Service",
+            "auth_modes": ["oauth2_client_credentials"],
+            "token_url": format!("{}/token", idp.issuer),
+            "docs_url": "https://docs.test-service.example/service-accounts",
+            "metadata": {"client_id_label": "Service account ID", "client_secret_help": "Under Service accounts → Secrets."},
         }),
     )
     .await;
@@ -256,24 +318,52 @@ async fn end_users_and_admins_use_the_pages_in_a_real_browser() {
     }
     let form_link = api.link(&tenant, &admin, "acmecrm", &return_url).await;
     let oauth_link = api.link(&tenant, &admin, "testidp", &return_url).await;
-    let link_tokens: Vec<String> = [&form_link, &oauth_link]
+    let picker_link = api
+        .picker(
+            &tenant,
+            &admin,
+            &["acmecrm", "testidp", "testcc"],
+            &return_url,
+        )
+        .await;
+    let deny_link = api
+        .picker(&tenant, &admin, &["testidp", "testcc"], &return_url)
+        .await;
+    let link_tokens: Vec<String> = [&form_link, &oauth_link, &picker_link, &deny_link]
         .iter()
         .map(|l| l.trim_start_matches("/connect/").to_owned())
         .collect();
+    let (endpoint, webhook_repo) =
+        events_for_the_console(&api, &base, &tenant, &admin, &operator).await;
 
     let secrets_file = work.path().join("secrets.json");
     let mut all = secrets::all();
     all.push(bad.clone());
+    let cc_bad = "client-secret-browser-wrong-0000";
+    all.push(cc_bad.to_owned());
     std::fs::write(&secrets_file, serde_json::to_vec(&all).unwrap()).unwrap();
+    // PostgreSQL's run keeps its screenshots apart.
+    let shots = match &db {
+        Some(_) => screenshots().join("postgres"),
+        None => screenshots(),
+    };
     let config = json!({
         "base": base,
         "chromium": chromium(),
-        "screenshots": screenshots(),
+        "screenshots": shots,
         "secrets_file": secrets_file,
         "link_tokens": link_tokens,
         "return_origin": app_origin,
         "form_link": form_link,
         "oauth_link": oauth_link,
+        "picker_link": picker_link,
+        "deny_link": deny_link,
+        "cc_client_id": oidc::CC_CLIENT_ID,
+        "cc_client_secret": oidc::CC_CLIENT_SECRET,
+        "cc_bad_secret": cc_bad,
+        "idp_issuer": idp.issuer,
+        "endpoint": endpoint,
+        "webhook_repository": webhook_repo,
         "good_key": good,
         "bad_key": bad,
         "admin_key": admin,
@@ -334,16 +424,126 @@ async fn end_users_and_admins_use_the_pages_in_a_real_browser() {
         )
         .await;
     assert_eq!(second["status"], "revoked");
+    let cc = api
+        .get(
+            &format!(
+                "/v1/tenants/{tenant}/connections/{}",
+                result("cc_connection")
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(cc["provider"], "testcc");
+    assert_eq!(cc["status"], "active");
+    let denied = api
+        .get(
+            &format!(
+                "/v1/tenants/{tenant}/connect-sessions/{}",
+                result("denied_session")
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(denied["error_code"], "access_denied");
+    assert_eq!(denied["provider"], "testidp", "the provider picked");
     for page in [
         "connect-form",
         "connect-success",
+        "connect-picker",
+        "connect-client-credentials",
+        "oauth-result",
+        "oauth-denied",
         "console-integrations",
         "console-activity",
+        "console-operations",
+        "console-deliveries",
+        "console-webhook-events",
     ] {
-        assert!(
-            screenshots().join(format!("{page}.png")).is_file(),
-            "{page}"
-        );
+        assert!(shots.join(format!("{page}.png")).is_file(), "{page}");
     }
     server.interrupt().await;
+    drop(db);
+}
+
+/// What the console's event pages show: a blocked operation, an event endpoint on a
+/// closed port (its delivery fails, to be retried), and a repository connection with
+/// one signed webhook delivery posted to `/webhooks/{id}`. Returns (endpoint id,
+/// repository connection id).
+async fn events_for_the_console(
+    api: &Api,
+    base: &str,
+    tenant: &str,
+    admin: &str,
+    operator: &str,
+) -> (String, String) {
+    api.put(
+        "/v1/operation-types/billing.sync",
+        operator,
+        json!({"provider": "stripe", "required_scopes": [], "module": "billing", "dedupe": true}),
+    )
+    .await;
+    let service = api
+        .post(
+            &format!("/v1/tenants/{tenant}/api-keys"),
+            operator,
+            json!({"name": "service key", "role": "service"}),
+        )
+        .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets::record(&service);
+    let run = api
+        .post(
+            &format!("/v1/tenants/{tenant}/operations"),
+            &service,
+            json!({"type": "billing.sync"}),
+        )
+        .await;
+    assert_eq!(run["outcome"], "blocked", "{run}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/acme", closed.local_addr().unwrap());
+    drop(closed);
+    let created = api
+        .post(
+            &format!("/v1/tenants/{tenant}/event-endpoints"),
+            admin,
+            json!({"url": url, "event_types": ["connection.created"]}),
+        )
+        .await;
+    let endpoint = created["endpoint"]["id"].as_str().unwrap().to_owned();
+
+    let secret = "whsec-browser-github-0123456789abcdef";
+    secrets::record(secret);
+    let token = format!("gho_browser_{}", uuid::Uuid::new_v4().simple());
+    secrets::record(&token);
+    let repo = api
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/tenants/{tenant}/repositories"),
+            admin,
+            Some(json!({
+                "repository_url": "https://github.com/octo-org/browser",
+                "access_token": token,
+                "webhook_secret": secret,
+            })),
+        )
+        .await;
+    let repo = repo["id"].as_str().unwrap().to_owned();
+    let body = json!({"ref": "refs/heads/main", "repository": {"full_name": "octo-org/browser"}});
+    let delivery = crate::webhooks::sign_one(json!({
+        "kind": "github", "secret": secret, "event": "push",
+        "body": body.to_string(), "delivery": "b1c2d3e4-0000-4000-8000-00000000beef",
+    }));
+    let mut request = api
+        .http
+        .post(format!("{base}/webhooks/{repo}"))
+        .body(delivery.body.clone());
+    for (name, value) in &delivery.headers {
+        request = request.header(name.as_str(), value.to_str().unwrap());
+    }
+    let r = request.send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    (endpoint, repo)
 }
