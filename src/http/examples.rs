@@ -108,15 +108,6 @@ pub fn create_connect_session() -> Value {
     })
 }
 
-pub fn create_picker_session() -> Value {
-    json!({
-        "allowed_providers": ["github", "gitlab", "stripe"],
-        "return_url": "https://app.example.com/connected",
-        "end_user_label": "Jane at Acme",
-        "expires_in_seconds": 900
-    })
-}
-
 // Responses.
 
 fn tenant_view() -> TenantView {

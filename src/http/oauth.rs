@@ -41,7 +41,7 @@ pub struct CreateConnectSession {
     /// given with more than one (each provider asks for its default scopes). An
     /// unknown provider is a 422 `unknown_provider`.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<Slug>>, min_items = 1, max_items = 20)]
+    #[schema(value_type = Option<Vec<Slug>>, min_items = 1, max_items = 20, example = json!(["github", "gitlab", "stripe"]))]
     allowed_providers: Option<Vec<String>>,
     /// Must be one of each OAuth provider's OAuth app's allowed return URLs.
     #[schema(value_type = HttpsUrl)]
@@ -125,10 +125,7 @@ pub struct CreatedConnectSessionView {
     path = "/v1/tenants/{tenant_id}/connect-sessions",
     tag = "oauth",
     params(TenantPath),
-    request_body(content = CreateConnectSession, examples(
-        ("one_provider" = (summary = "One provider", description = "The connect page goes straight to GitHub's consent.", value = json!(examples::create_connect_session()))),
-        ("picker" = (summary = "A picker among several providers", description = "The connect page lets the end user choose GitHub, GitLab or Stripe (Stripe's page is an API-key form).", value = json!(examples::create_picker_session()))),
-    )),
+    request_body(content = CreateConnectSession, example = examples::create_connect_session),
     responses(
         (status = 201, description = "The session, with its single-use token and link", body = CreatedConnectSessionView, example = created_session_example),
         WriteProblems,
@@ -243,7 +240,7 @@ fn redirect(url: url::Url) -> Response {
     ),
     responses(
         (status = 303, description = "Back to the app, with connection_id or error", headers(("Location" = String, description = "The app's return URL"))),
-        (status = 200, description = "To a browser (`Accept: text/html`): the outcome in words, with a link back to the app", content_type = "text/html"),
+        (status = 200, description = "To a browser (`Accept: text/html`): the outcome in words, with a link back to the app", body = String, content_type = "text/html", example = json!("<!DOCTYPE html><html lang=\"en\">…<h1>GitHub is connected</h1>…<a class=\"button\" id=\"return\" href=\"https://app.example.com/connected?connect_session_id=…&amp;connection_id=…&amp;status=connected\">Return to app.example.com</a>…</html>")),
         InvalidState,
     )
 )]

@@ -142,10 +142,14 @@ try {
   {
     const context = await newContext();
     const page = await context.newPage();
-    await page.route(`${config.idp_issuer}/auth?**`, (route) => {
-      const url = new URL(route.request().url());
-      url.searchParams.set('login_hint', 'deny');
-      return route.continue({ url: url.toString() });
+    // The authorization server denies when login_hint is "deny": add it to the
+    // redirect connvault answers "Continue" with (redirects themselves are not routed).
+    await page.route(`${config.base}/connect/**`, async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      const response = await route.fetch({ maxRedirects: 0 });
+      const to = new URL(response.headers()['location']);
+      to.searchParams.set('login_hint', 'deny');
+      return route.fulfill({ status: 303, headers: { location: to.toString() } });
     });
     await page.goto(`${config.base}${config.deny_link}`);
     await page.getByRole('button', { name: 'Test IdP' }).click();

@@ -160,6 +160,19 @@ fn status_words(d: &event_delivery::Model) -> String {
         .unwrap_or_default()
 }
 
+/// A delivery's last answer in words: the HTTP status, or why there was none.
+fn answer_words(d: &event_delivery::Model) -> String {
+    let class = d.last_error.as_deref();
+    match (d.last_status_code, class) {
+        (Some(code), _) => format!("HTTP {code}"),
+        (None, Some("connect")) => "could not connect".to_owned(),
+        (None, Some("timeout")) => "no answer in time".to_owned(),
+        (None, Some("refused_address")) => "address not allowed".to_owned(),
+        (None, Some(other)) => other.replace('_', " "),
+        (None, None) => "—".to_owned(),
+    }
+}
+
 fn delivery_row(user: &ConsoleUser, tenant: TenantId, d: &event_delivery::Model) -> Markup {
     let retry = format!("{}/{}/retry", endpoint_path(tenant, d.endpoint_id), d.id);
     html! {
@@ -168,10 +181,7 @@ fn delivery_row(user: &ConsoleUser, tenant: TenantId, d: &event_delivery::Model)
             td { code { (d.event_type) } }
             td.status { (status_words(d)) }
             td { (d.attempts) }
-            td {
-                @if let Some(code) = d.last_status_code { "HTTP " (code) }
-                @if let Some(e) = &d.last_error { " " (e) }
-            }
+            td { (answer_words(d)) }
             td { (dt(d.next_attempt_at)) }
             @if user.can_change() {
                 td {
