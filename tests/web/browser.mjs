@@ -1,5 +1,5 @@
 // Drives Debian's chromium (playwright-core, no browser download) through connvault's
-// connect page and console, as the Rust test tests/it/web/browser.rs sets them up.
+// connect page and console, as the Rust test tests/it/web/browser/ sets them up.
 // Every page visited is checked with axe-core (no serious or critical violation),
 // scanned for every secret the test recorded (HTML and URL), and saved as a
 // screenshot. Usage: node browser.mjs <config.json>. Exits non-zero on any failure.
