@@ -39,6 +39,7 @@ pub const SERVICE_GRANTS: &[(&str, &str)] = &[
     ("events", "SELECT, INSERT, UPDATE, DELETE"),
     ("event_deliveries", "SELECT, INSERT, UPDATE, DELETE"),
     ("event_attempts", "SELECT, INSERT, DELETE"),
+    ("console_session_revocations", "SELECT, INSERT, DELETE"),
 ];
 
 /// The login role a single-URL set-up makes for the service.

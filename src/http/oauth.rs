@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -21,6 +21,7 @@ use super::paths::TenantPath;
 use super::problems::{InvalidState, ReadProblems, WriteProblems};
 use super::schemas::{HttpsUrl, Name, SessionScopes, Slug};
 use super::views::NoStore;
+use crate::error::Error;
 use crate::models::connect_session::{self, SessionStatus};
 use crate::models::{ProviderSlug, TenantId};
 use crate::services::connect::{self, CallbackParams, NewSession};
@@ -29,10 +30,20 @@ use crate::services::connect::{self, CallbackParams, NewSession};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectSession {
-    /// An OAuth 2.0 provider with an OAuth app.
-    #[schema(value_type = Slug)]
-    provider: String,
-    /// Must be one of the provider's OAuth app's allowed return URLs.
+    /// The provider the end user connects: an OAuth 2.0 provider with an OAuth app,
+    /// or one connected with a form (API key, basic, client credentials). Give this or
+    /// `allowed_providers`.
+    #[serde(default)]
+    #[schema(value_type = Option<Slug>)]
+    provider: Option<String>,
+    /// Several providers, in the order the connect page's picker lists them (1 to 20,
+    /// no repeats); the end user picks one. Instead of `provider`; `scopes` cannot be
+    /// given with more than one (each provider asks for its default scopes). An
+    /// unknown provider is a 422 `unknown_provider`.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Slug>>, min_items = 1, max_items = 20, example = json!(["github", "gitlab", "stripe"]))]
+    allowed_providers: Option<Vec<String>>,
+    /// Must be one of each OAuth provider's OAuth app's allowed return URLs.
     #[schema(value_type = HttpsUrl)]
     return_url: String,
     #[serde(default)]
@@ -53,7 +64,11 @@ pub struct CreateConnectSession {
 pub struct ConnectSessionView {
     id: Uuid,
     tenant_id: Uuid,
+    /// The provider connected: the link's only one, or the one the end user picked
+    /// (the first of `allowed_providers` until then).
     provider: String,
+    /// The providers the link offers (one for a link without a picker).
+    allowed_providers: Vec<String>,
     return_url: String,
     scopes: Vec<String>,
     end_user_label: Option<String>,
@@ -69,6 +84,7 @@ impl From<connect_session::Model> for ConnectSessionView {
         Self {
             id: s.id,
             tenant_id: s.tenant_id,
+            allowed_providers: s.providers(),
             provider: s.provider_slug,
             return_url: s.return_url,
             scopes: s.scopes.0,
@@ -95,11 +111,14 @@ pub struct CreatedConnectSessionView {
 /// Create a connect session.
 ///
 /// The tenant's admins, or an operator. Send the end user to the returned
-/// `connect_url`: connvault runs the authorization code flow with PKCE and a single-use
-/// state, stores the connection with its encrypted tokens, and sends the user back to
-/// `return_url` with `connect_session_id` and `connection_id` (or `error`). The token
-/// and link are shown only here. A `return_url` the provider's OAuth app does not
-/// allow, or a provider without an app (`oauth_app_missing`), is a 422.
+/// `connect_url`: the connect page shows the provider (or, with `allowed_providers`, a
+/// picker among them); connvault runs the authorization code flow with PKCE and a
+/// single-use state, or tests the credential typed into the provider's form, stores
+/// the connection encrypted, and sends the user back to `return_url` with
+/// `connect_session_id` and `connection_id` (or `error`). The token and link are shown
+/// only here. An unknown provider (`unknown_provider`), a `return_url` an OAuth
+/// provider's app does not allow, or an OAuth provider without an app
+/// (`oauth_app_missing`) is a 422, and nothing is stored.
 #[utoipa::path(
     operation_id = "create_connect_session",
     post,
@@ -125,7 +144,15 @@ pub async fn create_session(
         tenant,
         &actor,
         NewSession {
-            provider: ProviderSlug::parse(&body.provider)?,
+            provider: body
+                .provider
+                .as_deref()
+                .map(ProviderSlug::parse)
+                .transpose()?,
+            allowed_providers: body
+                .allowed_providers
+                .map(|list| list.iter().map(|p| ProviderSlug::parse(p)).collect())
+                .transpose()?,
             return_url: body.return_url,
             scopes: body.scopes,
             end_user_label: body.end_user_label,
@@ -194,6 +221,10 @@ fn redirect(url: url::Url) -> Response {
 /// tokens, records `connected`, and sends the user back to the app with
 /// `connect_session_id` and `connection_id`, or `error`. A replayed or unknown state is
 /// a 400 `invalid_state`.
+///
+/// A browser (a request that accepts `text/html`) gets a page instead of the redirect:
+/// the outcome in words (connected; or consent denied, the provider's error, an
+/// expired or used link) and a button to the same app URL the redirect would name.
 #[utoipa::path(
     operation_id = "oauth_callback",
     get,
@@ -209,14 +240,17 @@ fn redirect(url: url::Url) -> Response {
     ),
     responses(
         (status = 303, description = "Back to the app, with connection_id or error", headers(("Location" = String, description = "The app's return URL"))),
+        (status = 200, description = "To a browser (`Accept: text/html`): the outcome in words, with a link back to the app", body = String, content_type = "text/html", example = json!("<!DOCTYPE html><html lang=\"en\">…<h1>GitHub is connected</h1>…<a class=\"button\" id=\"return\" href=\"https://app.example.com/connected?connect_session_id=…&amp;connection_id=…&amp;status=connected\">Return to app.example.com</a>…</html>")),
         InvalidState,
     )
 )]
 pub async fn callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiPath(provider): ApiPath<String>,
     ApiQuery(params): ApiQuery<CallbackParams>,
 ) -> ApiResult<Response> {
+    let page = crate::web::wants_page(&headers);
     let next = connect::callback(
         &state.db,
         &state.keyring,
@@ -225,8 +259,13 @@ pub async fn callback(
         &provider,
         params,
     )
-    .await?;
-    Ok(redirect(next))
+    .await;
+    match next {
+        Ok(next) if page => Ok(crate::web::oauth_result(&state, &provider, &next).await),
+        Ok(next) => Ok(redirect(next)),
+        Err(Error::InvalidState) if page => Ok(crate::web::oauth_unknown(&state)),
+        Err(err) => Err(err.into()),
+    }
 }
 
 fn session_view() -> ConnectSessionView {
@@ -239,6 +278,7 @@ fn session_view() -> ConnectSessionView {
         id: examples::SESSION,
         tenant_id: examples::TENANT,
         provider: "github".into(),
+        allowed_providers: vec!["github".into()],
         return_url: "https://app.example.com/connected".into(),
         scopes: vec!["repo".into(), "read:org".into()],
         end_user_label: Some("Jane at Acme".into()),

@@ -45,7 +45,11 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub tenant_id: Uuid,
+    /// The provider connected: the only one of the link, or the one the end user
+    /// picked (the first allowed until they pick).
     pub provider_slug: String,
+    /// The providers the end user may pick among; `None` for a link of one provider.
+    pub allowed_providers: Option<StringList>,
     pub token_hash: Vec<u8>,
     pub state_hash: Option<Vec<u8>>,
     pub verifier_ciphertext: Option<Vec<u8>>,
@@ -69,6 +73,7 @@ impl std::fmt::Debug for Model {
             .field("id", &self.id)
             .field("tenant_id", &self.tenant_id)
             .field("provider_slug", &self.provider_slug)
+            .field("allowed_providers", &self.allowed_providers)
             .field("status", &self.status)
             .field("connection_id", &self.connection_id)
             .field("error_code", &self.error_code)
@@ -81,3 +86,18 @@ impl std::fmt::Debug for Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The providers the end user may connect through this link.
+    pub fn providers(&self) -> Vec<String> {
+        match &self.allowed_providers {
+            Some(list) => list.0.clone(),
+            None => vec![self.provider_slug.clone()],
+        }
+    }
+
+    /// Whether the end user picks the provider on the connect page.
+    pub fn has_picker(&self) -> bool {
+        self.allowed_providers.is_some()
+    }
+}

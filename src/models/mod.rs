@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod checks;
 pub mod connect_session;
 pub mod connection;
+pub mod console_session_revocation;
 pub mod credential_secret;
 pub mod encryption_key;
 pub mod event;

@@ -18,6 +18,8 @@ use crate::tenancy::{self, TenantScope};
 pub struct NewSession {
     pub id: Uuid,
     pub provider: String,
+    /// For a link with a picker: the providers allowed, `provider` first.
+    pub allowed_providers: Option<Vec<String>>,
     pub token_hash: Vec<u8>,
     pub return_url: String,
     pub scopes: Vec<String>,
@@ -38,6 +40,7 @@ pub async fn insert<C: TenantScope>(
         id: Set(input.id),
         tenant_id: Set(tenant.as_uuid()),
         provider_slug: Set(input.provider),
+        allowed_providers: Set(input.allowed_providers.map(StringList)),
         token_hash: Set(input.token_hash),
         state_hash: Set(None),
         verifier_ciphertext: Set(None),
@@ -81,18 +84,19 @@ pub async fn get<C: TenantScope>(
 
 /// A step of a session's life. Each names the status it leaves.
 pub enum Transition {
-    /// `created` → `started`: the link was opened; the state's hash and the encrypted
-    /// PKCE verifier are stored.
+    /// `created` → `started`: the link was opened for `provider`; the state's hash
+    /// and the encrypted PKCE verifier are stored.
     Start {
+        provider: String,
         state_hash: Vec<u8>,
         verifier_key_id: u32,
         verifier_ciphertext: Vec<u8>,
     },
     /// `started` → `exchanging`: the state is consumed and the verifier erased.
     Consume,
-    /// `created` → `exchanging`: the connect form's credential passed its test and is
-    /// being stored; the link is spent.
-    Claim,
+    /// `created` → `exchanging`: the connect form's credential for `provider` passed
+    /// its test and is being stored; the link is spent.
+    Claim { provider: String },
     /// `exchanging` → `completed`, with the connection it made.
     Complete { connection_id: Uuid },
     /// `from` → `failed` with an error code; the verifier is erased.
@@ -104,7 +108,7 @@ impl Transition {
         match self {
             Transition::Start { .. } => SessionStatus::Created,
             Transition::Consume => SessionStatus::Started,
-            Transition::Claim => SessionStatus::Created,
+            Transition::Claim { .. } => SessionStatus::Created,
             Transition::Complete { .. } => SessionStatus::Exchanging,
             Transition::Fail { from, .. } => *from,
         }
@@ -117,16 +121,22 @@ impl Transition {
         };
         match self {
             Transition::Start {
+                provider,
                 state_hash,
                 verifier_key_id,
                 verifier_ciphertext,
             } => {
                 row.status = Set(SessionStatus::Started);
+                row.provider_slug = Set(provider);
                 row.state_hash = Set(Some(state_hash));
                 row.verifier_ciphertext = Set(Some(verifier_ciphertext));
                 row.verifier_key_id = Set(Some(verifier_key_id as i32));
             }
-            Transition::Consume | Transition::Claim => {
+            Transition::Claim { provider } => {
+                row.status = Set(SessionStatus::Exchanging);
+                row.provider_slug = Set(provider);
+            }
+            Transition::Consume => {
                 row.status = Set(SessionStatus::Exchanging);
                 row.verifier_ciphertext = Set(None);
                 row.verifier_key_id = Set(None);

@@ -9,6 +9,7 @@ pub mod activity;
 pub mod api_keys;
 pub mod connect_sessions;
 pub mod connections;
+pub mod console_sessions;
 pub mod credential_secrets;
 pub mod epochs;
 pub mod events;

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod cache_watch;
 pub mod connect;
 pub mod connections;
+pub mod console_sessions;
 pub mod credential_cache;
 pub mod credential_fit;
 pub mod credentials;

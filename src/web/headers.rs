@@ -20,7 +20,12 @@ pub fn csp(frame_ancestors: &str, form_action: &str) -> String {
 
 pub async fn apply(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let frame_ancestors = &state.web.options.frame_ancestors;
+    secure(&mut response, &state.web.options.frame_ancestors);
+    response
+}
+
+/// Sets the pages' headers on `response` (a page served outside [`apply`]'s routes).
+pub fn secure(response: &mut Response, frame_ancestors: &str) {
     let headers = response.headers_mut();
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY)
         && let Ok(value) = HeaderValue::try_from(csp(frame_ancestors, "'self'"))
@@ -45,5 +50,4 @@ pub async fn apply(State(state): State<AppState>, request: Request, next: Next) 
         "cross-origin-opener-policy",
         HeaderValue::from_static("same-origin"),
     );
-    response
 }

@@ -73,6 +73,31 @@ impl std::fmt::Debug for Web {
     }
 }
 
+/// The page the OAuth callback shows a browser (it asks for `text/html`): the outcome
+/// in words and a button back to the app URL `back`.
+pub async fn oauth_result(
+    state: &AppState,
+    provider: &str,
+    back: &url::Url,
+) -> axum::response::Response {
+    connect::result::page(state, provider, back).await
+}
+
+/// The page the OAuth callback shows a browser when its state names no connect
+/// session.
+pub fn oauth_unknown(state: &AppState) -> axum::response::Response {
+    connect::result::unknown(state)
+}
+
+/// Whether a request comes from a person's browser (it accepts HTML), rather than
+/// from a program that follows redirects itself.
+pub fn wants_page(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
 /// The shared part of [`AppState`].
 pub type SharedWeb = Arc<Web>;
 

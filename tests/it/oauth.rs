@@ -85,7 +85,7 @@ pub(crate) async fn setup(t: TestDb) -> Setup {
 
 impl Setup {
     /// Creates a connect session and returns its connect-link path.
-    async fn connect_link(&self) -> String {
+    pub(crate) async fn connect_link(&self) -> String {
         let r = self
             .app
             .post(
@@ -108,7 +108,7 @@ impl Setup {
 
     /// Opens a connect link's page and presses "Continue": the provider's
     /// authorization URL it redirects to.
-    async fn open(&self, link: &str) -> String {
+    pub(crate) async fn open(&self, link: &str) -> String {
         let page = crate::web::get(&self.app, link, None).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.text);
         assert!(page.text.contains("Continue to Test IdP"), "{}", page.text);
@@ -159,7 +159,7 @@ impl Setup {
         q["connection_id"].clone()
     }
 
-    async fn read(&self, connection: &str) -> crate::support::api::Response {
+    pub(crate) async fn read(&self, connection: &str) -> crate::support::api::Response {
         self.app
             .get(
                 &format!(

@@ -73,7 +73,8 @@ async fn seed(t: &TestDb, keyring: &Keyring, name: &str, external_id: &str) -> S
         tenant,
         &actor,
         connvault::services::connect::NewSession {
-            provider: connvault::models::ProviderSlug::parse("github").unwrap(),
+            provider: Some(connvault::models::ProviderSlug::parse("github").unwrap()),
+            allowed_providers: None,
             return_url: "https://app.example/back".to_owned(),
             scopes: None,
             end_user_label: None,

@@ -1,5 +1,6 @@
 //! The connect page's side of a connect link: what the page shows for a session
-//! ([`open`]), and the form of API-key and basic-auth providers ([`submit`]): the
+//! ([`open`]: the provider, or the picker of a link that offers several), and the form
+//! of API-key, basic-auth and client-credentials providers ([`submit`]): the
 //! credential is tested with the provider's health check before anything is stored; a
 //! rejected or unreachable one stores nothing and leaves the link usable, a working one
 //! becomes an active connection with its `connected` entry and spends the link, all in
@@ -36,16 +37,27 @@ pub enum FormKind {
     OAuth,
     ApiKey,
     Basic,
+    /// A client id and secret (OAuth 2.0 client credentials): a token is obtained with
+    /// them before the health check.
+    ClientCredentials,
 }
 
 impl FormKind {
-    fn of(provider: &provider::Model) -> Option<Self> {
+    pub fn of(provider: &provider::Model) -> Option<Self> {
         provider.auth_modes.0.iter().find_map(|mode| match mode {
             AuthMode::Oauth2AuthorizationCode => Some(FormKind::OAuth),
             AuthMode::ApiKey => Some(FormKind::ApiKey),
             AuthMode::Basic => Some(FormKind::Basic),
+            AuthMode::Oauth2ClientCredentials | AuthMode::ClientSecret => {
+                Some(FormKind::ClientCredentials)
+            }
             _ => None,
         })
+    }
+
+    /// Whether the page shows a credential form (rather than OAuth).
+    pub fn is_form(self) -> bool {
+        self != FormKind::OAuth
     }
 }
 
@@ -54,17 +66,19 @@ pub async fn takes_form(db: &DatabaseConnection, provider: &ProviderSlug) -> Res
     let model = providers::get_by_slug(db, provider)
         .await?
         .ok_or_else(|| Error::UnknownProvider(provider.to_string()))?;
-    Ok(matches!(
-        FormKind::of(&model),
-        Some(FormKind::ApiKey | FormKind::Basic)
-    ))
+    Ok(FormKind::of(&model).is_some_and(FormKind::is_form))
 }
 
 /// A connect link as its page shows it.
 pub struct Link {
     pub session: connect_session::Model,
+    /// The provider chosen (the first offered while the picker shows).
     pub provider: provider::Model,
     pub form: Option<FormKind>,
+    /// The providers the link offers, each with its form, in the admin's order.
+    pub choices: Vec<(provider::Model, Option<FormKind>)>,
+    /// Whether the page shows the picker (several providers, none chosen yet).
+    pub picking: bool,
     /// `None` while the link can be used; otherwise why not, as an error code.
     pub closed: Option<&'static str>,
 }
@@ -84,17 +98,34 @@ impl Link {
     }
 }
 
-/// The session a link token names, with its provider. `NotFound` for a token that
-/// names no session. Writes nothing: opening the page does not spend the link.
-pub async fn open(db: &DatabaseConnection, token: &str) -> Result<Link> {
+/// The session a link token names, with the provider `choice` names (one the link
+/// offers; `None`: its only one, or the picker). `NotFound` for a token that names no
+/// session, `Invalid` for a provider the link does not offer. Writes nothing: opening
+/// the page does not spend the link.
+pub async fn open(db: &DatabaseConnection, token: &str, choice: Option<&str>) -> Result<Link> {
     let (tenant, id) = parse_bearer(TOKEN_PREFIX, token).ok_or(Error::NotFound("connect link"))?;
     let session = get_session(db, tenant, id)
         .await?
         .filter(|s| same_hash(Some(&s.token_hash), token))
         .ok_or(Error::NotFound("connect link"))?;
-    let slug = ProviderSlug::parse(&session.provider_slug)?;
-    let provider = providers::get_by_slug(db, &slug)
-        .await?
+    let picking = session.has_picker() && choice.is_none();
+    let slug = if picking {
+        ProviderSlug::parse(&session.provider_slug)?
+    } else {
+        super::pick(&session, choice)?
+    };
+    let mut choices = Vec::new();
+    for offered in session.providers() {
+        let offered = ProviderSlug::parse(&offered)?;
+        let model = providers::get_by_slug(db, &offered)
+            .await?
+            .ok_or_else(|| Error::UnknownProvider(offered.to_string()))?;
+        choices.push((FormKind::of(&model), model));
+    }
+    let provider = choices
+        .iter()
+        .find(|(_, m)| m.slug == slug.as_str())
+        .map(|(_, m)| m.clone())
         .ok_or_else(|| Error::UnknownProvider(slug.to_string()))?;
     let closed = if session.status != SessionStatus::Created {
         Some("connect_link_used")
@@ -105,6 +136,8 @@ pub async fn open(db: &DatabaseConnection, token: &str) -> Result<Link> {
     };
     Ok(Link {
         form: FormKind::of(&provider),
+        choices: choices.into_iter().map(|(k, m)| (m, k)).collect(),
+        picking,
         session,
         provider,
         closed,
@@ -135,6 +168,12 @@ pub async fn submit(
     if let Some(code) = link.closed {
         return Ok(Submitted::Closed { code });
     }
+    if link.picking || !link.form.is_some_and(FormKind::is_form) {
+        return Err(Error::invalid(
+            "provider",
+            "this provider is not connected with a form",
+        ));
+    }
     credential.validate()?;
     let slug = ProviderSlug::parse(&link.provider.slug)?;
     match health.test_credential(&slug, credential).await {
@@ -160,13 +199,16 @@ pub async fn submit(
     let id = ConnectionId::new_v4();
     let sealed = credentials::seal(keyring, tenant, id, credential).await?;
     let external = ExternalId::parse(&format!("connect-{}", link.session.id))?;
-    let mut input = NewConnection::new(slug, external);
+    let mut input = NewConnection::new(slug.clone(), external);
     input.id = id;
     input.status = ConnectionStatus::Active;
     input.display_name = link.session.end_user_label.clone();
     input.check()?;
     let txn = TenantTxn::begin_write(db, tenant).await?;
-    if !connect_sessions::transition(&txn, tenant, link.session.id, Transition::Claim).await? {
+    let claim = Transition::Claim {
+        provider: slug.as_str().to_owned(),
+    };
+    if !connect_sessions::transition(&txn, tenant, link.session.id, claim).await? {
         return Ok(Submitted::Closed {
             code: "connect_link_used",
         });

@@ -34,7 +34,6 @@ use crate::error::{Error, Result};
 use crate::models::connect_session::{self, SessionStatus};
 use crate::models::{ProviderSlug, TenantId};
 use crate::oauth::{self, OAuthProfile};
-use crate::repositories::activity::Actor;
 use crate::repositories::connect_sessions::{self, Transition};
 use crate::repositories::{self, oauth_apps};
 use crate::tenancy::TenantScope;
@@ -49,24 +48,11 @@ const STATE_PREFIX: &str = "cvs_";
 const VERIFIER_FIELD: &str = "code_verifier";
 
 mod callback;
+mod create;
 pub mod form;
 
 pub use callback::callback;
-
-/// What an admin asks for.
-pub struct NewSession {
-    pub provider: ProviderSlug,
-    pub return_url: String,
-    pub scopes: Option<Vec<String>>,
-    pub end_user_label: Option<String>,
-    pub ttl: Option<Duration>,
-}
-
-/// A new session: its link token is shown once.
-pub struct CreatedSession {
-    pub session: connect_session::Model,
-    pub token: SecretString,
-}
+pub use create::{CreatedSession, MAX_ALLOWED, NewSession, create_session};
 
 /// The query of the provider's redirect to the callback. No `Debug`: the code is a
 /// bearer secret until it is exchanged.
@@ -159,70 +145,6 @@ async fn profile_and_app(
     Ok((profile, app))
 }
 
-/// Creates a connect session. Fails, writing nothing, when the provider has no
-/// authorization code flow or OAuth app, or the return URL is not one of the app's.
-pub async fn create_session(
-    db: &DatabaseConnection,
-    tenant: TenantId,
-    actor: &Actor,
-    input: NewSession,
-) -> Result<CreatedSession> {
-    let ttl = input.ttl.unwrap_or(DEFAULT_TTL);
-    if ttl.is_zero() || ttl > MAX_TTL {
-        return Err(Error::invalid(
-            "expires_in_seconds",
-            format!("must be between 1 and {}", MAX_TTL.as_secs()),
-        ));
-    }
-    let return_url = oauth_apps::check_return_url("return_url", &input.return_url)?;
-    let end_user_label = input
-        .end_user_label
-        .as_deref()
-        .map(|label| crate::models::ids::parse_name("end_user_label", label, 200))
-        .transpose()?;
-    let scopes = if form::takes_form(db, &input.provider).await? {
-        // A form provider has no OAuth app to list return URLs: any https URL (or a
-        // loopback one) of the admin's choosing.
-        input.scopes.unwrap_or_default()
-    } else {
-        let (profile, app) = profile_and_app(db, &input.provider).await?;
-        if !app.allowed_return_urls.0.contains(&return_url) {
-            return Err(Error::invalid(
-                "return_url",
-                "is not one of the OAuth app's allowed return URLs",
-            ));
-        }
-        input
-            .scopes
-            .unwrap_or_else(|| profile.default_scopes.clone())
-    };
-    if scopes.len() > 100 {
-        return Err(Error::invalid("scopes", "must be at most 100 scopes"));
-    }
-    crate::models::checks::check_scopes("scopes", &scopes)?;
-    let id = Uuid::new_v4();
-    let token = SecretString::from(bearer(TOKEN_PREFIX, tenant, id));
-    let expires_at =
-        repositories::now() + chrono::TimeDelta::from_std(ttl).expect("at most 30 minutes");
-    let session = connect_sessions::insert(
-        db,
-        tenant,
-        connect_sessions::NewSession {
-            id,
-            provider: input.provider.as_str().to_owned(),
-            token_hash: oauth::hash(token.expose_secret()),
-            return_url,
-            scopes,
-            end_user_label,
-            actor_key_id: actor.key_id,
-            actor_name: actor.name.clone(),
-            expires_at,
-        },
-    )
-    .await?;
-    Ok(CreatedSession { session, token })
-}
-
 /// Fails every connect session, of every tenant, that expired before it completed,
 /// and erases its PKCE verifier. Returns how many. One of `serve`'s periodic jobs.
 pub async fn expire_sessions(db: &DatabaseConnection) -> Result<u64> {
@@ -266,14 +188,32 @@ async fn failed(
     Ok(back_to_app(session, &[("error", code)]))
 }
 
-/// Opens a connect link: sends the end user to the provider, or back to the app with
-/// an error when the link was used or has expired. `NotFound` for a token that names
-/// no session.
+/// The provider the end user connects through `session`: `choice` must be one the
+/// link offers (and is needed when it offers several).
+pub fn pick(session: &connect_session::Model, choice: Option<&str>) -> Result<ProviderSlug> {
+    let slug = match choice {
+        Some(c) if session.providers().iter().any(|p| p == c) => c,
+        None if !session.has_picker() => session.provider_slug.as_str(),
+        Some(_) => {
+            return Err(Error::invalid(
+                "provider",
+                "is not one of the providers this connect link offers",
+            ));
+        }
+        None => return Err(Error::invalid("provider", "pick a provider first")),
+    };
+    ProviderSlug::parse(slug)
+}
+
+/// Opens a connect link for `choice` (see [`pick`]): sends the end user to the
+/// provider, or back to the app with an error when the link was used or has expired.
+/// `NotFound` for a token that names no session.
 pub async fn start(
     db: &DatabaseConnection,
     keyring: &Keyring,
     public_url: &Url,
     token: &str,
+    choice: Option<&str>,
 ) -> Result<Url> {
     let (tenant, id) = parse_bearer(TOKEN_PREFIX, token).ok_or(Error::NotFound("connect link"))?;
     let session = get_session(db, tenant, id)
@@ -286,7 +226,7 @@ pub async fn start(
     if session.expires_at <= Utc::now() {
         return failed(db, &session, SessionStatus::Created, "session_expired").await;
     }
-    let provider = ProviderSlug::parse(&session.provider_slug)?;
+    let provider = pick(&session, choice)?;
     let (profile, app) = match profile_and_app(db, &provider).await {
         Ok(found) => found,
         Err(Error::OAuthAppMissing(_)) => {
@@ -304,6 +244,7 @@ pub async fn start(
         )
         .await?;
     let start = Transition::Start {
+        provider: provider.as_str().to_owned(),
         state_hash: oauth::hash(&state),
         verifier_key_id: key_id,
         verifier_ciphertext: ciphertext,
@@ -324,8 +265,14 @@ pub async fn start(
             .append_pair("state", &state)
             .append_pair("code_challenge", &oauth::pkce_challenge(&verifier))
             .append_pair("code_challenge_method", "S256");
-        if !session.scopes.0.is_empty() {
-            query.append_pair("scope", &profile.join_scopes(&session.scopes.0));
+        // A picker's link asks each provider for its default scopes.
+        let scopes = if session.has_picker() {
+            &profile.default_scopes
+        } else {
+            &session.scopes.0
+        };
+        if !scopes.is_empty() {
+            query.append_pair("scope", &profile.join_scopes(scopes));
         }
         for (k, v) in &profile.authorization_params {
             query.append_pair(k, v);

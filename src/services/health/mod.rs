@@ -27,6 +27,7 @@ use crate::services::refresh::Refresher;
 
 pub mod classify;
 pub mod credential;
+mod obtain;
 mod probe;
 mod record;
 pub mod rules;
@@ -145,7 +146,9 @@ impl HealthChecker {
     }
 
     /// Tests `credential` against `provider`'s health check without storing anything
-    /// (the connect form checks a key before saving it).
+    /// (the connect form checks a key before saving it). Client credentials without a
+    /// token get one from the provider's token endpoint first: a refused client is
+    /// rejected even when the provider has no health check.
     pub async fn test_credential(
         &self,
         provider: &ProviderSlug,
@@ -155,10 +158,30 @@ impl HealthChecker {
         let provider = providers::get_by_slug(&self.inner.db, provider)
             .await?
             .ok_or_else(|| Error::UnknownProvider(provider.as_str().to_owned()))?;
+        let obtained;
+        let credential = match credential {
+            Credential::ClientCredentials {
+                client_id,
+                client_secret,
+                access_token: None,
+            } if provider.token_url.is_some() => {
+                let tokens = self.inner.refresher.tokens();
+                match obtain::token_first(tokens, &provider, client_id, client_secret).await? {
+                    Ok(with_token) => obtained = with_token,
+                    Err(verdict) => return Ok(verdict),
+                }
+                if provider.health_check.is_none() {
+                    return Ok(Verdict::healthy(None));
+                }
+                &obtained
+            }
+            other => other,
+        };
         let check = provider
             .health_check
+            .as_ref()
             .ok_or(Error::ConnectionNotTestable("no_health_check"))?;
-        self.probe(&check, credential, &provider.metadata).await
+        self.probe(check, credential, &provider.metadata).await
     }
 
     async fn probe(

@@ -4,6 +4,8 @@
 //! before its handler runs; each handler then asks the key's role, as the JSON API does
 //! ([`Principal::authorize`]), so a viewer's forged POST is refused.
 
+mod events;
+mod operations;
 mod operator;
 mod signin;
 mod tenant;
@@ -23,7 +25,7 @@ use crate::http::AppState;
 use crate::http::auth::Principal;
 use crate::models::TenantId;
 use crate::models::api_key::Role;
-use crate::services::api_keys;
+use crate::services::{api_keys, console_sessions};
 
 /// The signed-in key, as handlers see it.
 #[derive(Clone, Debug)]
@@ -31,6 +33,8 @@ pub struct ConsoleUser {
     pub principal: Principal,
     /// The CSRF token of this session's forms.
     pub csrf: String,
+    /// The session's claims (ids and times, no secret).
+    pub session: Claims,
 }
 
 impl ConsoleUser {
@@ -63,6 +67,8 @@ impl ConsoleUser {
                     } @else if let Some(t) = self.principal.tenant {
                         a href=(format!("/console/tenants/{t}")) { "Integrations" }
                         a href=(format!("/console/tenants/{t}/activity")) { "Activity" }
+                        a href=(format!("/console/tenants/{t}/operations")) { "Operations" }
+                        a href=(format!("/console/tenants/{t}/deliveries")) { "Deliveries" }
                     }
                 }
                 form.inline method="post" action="/console/sign-out" {
@@ -96,6 +102,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/console", get(home))
         .route("/console/sign-out", post(signin::sign_out))
         .merge(tenant::routes())
+        .merge(operations::routes())
+        .merge(events::routes())
         .merge(operator::routes())
         .layer(axum::middleware::from_fn_with_state(state, require));
     Router::new()
@@ -113,7 +121,8 @@ const FORM_LIMIT: usize = 16 * 1024;
 /// The session check of every signed-in page, and the CSRF check of every POST. A
 /// request without a live session goes to the sign-in page (a POST gets a 401); a POST
 /// whose `csrf` field is not this session's gets a 403. The session is renewed (a new
-/// cookie with the time of this request) once a minute.
+/// cookie with the time of this request) once a minute. A session ended by signing out
+/// is refused even with a copy of its cookie.
 async fn require(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let at = now();
     let claims = request
@@ -141,6 +150,11 @@ async fn require(State(state): State<AppState>, request: Request, next: Next) ->
     let Some(claims) = claims else {
         return refuse(&state);
     };
+    match console_sessions::ended(&state.db, claims.nonce).await {
+        Ok(false) => {}
+        Ok(true) => return refuse(&state),
+        Err(err) => return PageError::from(err).into_response(),
+    }
     let tenant = claims.tenant.map(TenantId::from_uuid);
     let key = match api_keys::live(&state.db, tenant, claims.key).await {
         Ok(Some(key)) if key.role != Role::Worker => key,
@@ -172,6 +186,7 @@ async fn require(State(state): State<AppState>, request: Request, next: Next) ->
             tenant: key.tenant_id,
         },
         csrf,
+        session: claims.clone(),
     };
     parts.extensions.insert(user);
     let mut response = next.run(Request::from_parts(parts, body)).await;

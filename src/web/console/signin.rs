@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{ConsoleUser, now, set_cookie};
 use crate::http::AppState;
 use crate::models::api_key::Role;
-use crate::services::api_keys;
+use crate::services::{api_keys, console_sessions};
 use crate::web::page::{PageResult, frame, respond, see_other};
 use crate::web::session::{Claims, cookie};
 
@@ -109,10 +109,15 @@ pub async fn sign_in(
     Ok(response)
 }
 
-/// `POST /console/sign-out`.
-pub async fn sign_out(State(state): State<AppState>, user: ConsoleUser) -> Response {
+/// `POST /console/sign-out`: the session ends on the server (a copy of its cookie is
+/// refused from now on) and the cookie is cleared.
+pub async fn sign_out(State(state): State<AppState>, user: ConsoleUser) -> PageResult<Response> {
+    let expires_at = chrono::DateTime::from_timestamp(user.session.issued, 0)
+        .unwrap_or_else(chrono::Utc::now)
+        + chrono::TimeDelta::from_std(state.web.options.absolute).unwrap_or_default();
+    console_sessions::end(&state.db, user.session.nonce, expires_at).await?;
     tracing::info!(key = %user.principal.key_id, "console sign-out");
     let mut response = see_other("/console/sign-in");
     set_cookie(&mut response, &state.web.set_cookie(None));
-    response
+    Ok(response)
 }

@@ -40,14 +40,13 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{c}/disconnect"), post(disconnect))
         .route(&format!("{t}/connect-links"), post(create_link))
         .route(&format!("{t}/activity"), get(activity))
-        .route(&format!("{t}/webhook-events"), get(webhook_events))
 }
 
-fn tenant_path(tenant: TenantId) -> String {
+pub(super) fn tenant_path(tenant: TenantId) -> String {
     format!("/console/tenants/{tenant}")
 }
 
-fn connection_path(tenant: TenantId, id: Uuid) -> String {
+pub(super) fn connection_path(tenant: TenantId, id: Uuid) -> String {
     format!("/console/tenants/{tenant}/connections/{id}")
 }
 
@@ -139,6 +138,10 @@ async fn integrations(
             a href=(format!("{}/activity", tenant_path(tenant))) { "Activity log" }
             " · "
             a href=(format!("{}/webhook-events", tenant_path(tenant))) { "Inbound webhook events" }
+            " · "
+            a href=(format!("{}/deliveries", tenant_path(tenant))) { "Outbound event deliveries" }
+            " · "
+            a href=(format!("{}/operations", tenant_path(tenant))) { "Blocked operations" }
         }
     };
     Ok(user.page("Integrations", body))
@@ -150,7 +153,7 @@ async fn load(state: &AppState, tenant: TenantId, id: Uuid) -> PageResult<connec
         .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "No such connection."))
 }
 
-fn dt(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
+pub(super) fn dt(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
     at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "—".into())
 }
@@ -201,7 +204,7 @@ async fn connection_page(
     Ok(user.page("Connection", body))
 }
 
-fn back_with(path: &str, notice: &str) -> Response {
+pub(super) fn back_with(path: &str, notice: &str) -> Response {
     let encoded: String = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect();
     see_other(&format!("{path}?notice={encoded}"))
 }
@@ -289,7 +292,8 @@ async fn create_link(
         tenant,
         &actor,
         NewSession {
-            provider: ProviderSlug::parse(&form.provider)?,
+            provider: Some(ProviderSlug::parse(&form.provider)?),
+            allowed_providers: None,
             return_url: form.return_url,
             scopes: None,
             end_user_label: None,
@@ -396,51 +400,4 @@ async fn activity(
         @if let Some(next) = next { p { a href=(next) rel="next" { "Older entries" } } }
     };
     Ok(user.page("Activity", body))
-}
-
-#[derive(Deserialize)]
-pub struct After {
-    after: Option<String>,
-}
-
-/// `GET /console/tenants/{tenant}/webhook-events`: inbound deliveries, newest first
-/// (type, delivery id, connection, time; never a payload or header).
-async fn webhook_events(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    Path(tenant): Path<Uuid>,
-    Query(q): Query<After>,
-) -> PageResult<Response> {
-    let tenant = TenantId::from_uuid(tenant);
-    user.principal.authorize(&state, tenant, Need::Read).await?;
-    let page = match q.after {
-        Some(after) => Page::after(25, after),
-        None => Page::first(25),
-    };
-    let result =
-        repositories::webhook_events::list(&state.db, tenant, &Default::default(), page).await?;
-    let body = html! {
-        p { a href=(tenant_path(tenant)) { "← Integrations" } }
-        h1 { "Inbound webhook events" }
-        div.scroll {
-            table {
-                thead { tr { th scope="col" { "Received" } th scope="col" { "Event" } th scope="col" { "Delivery" } th scope="col" { "Connection" } } }
-                tbody {
-                    @for e in &result.items {
-                        tr {
-                            td { (dt(Some(e.received_at))) }
-                            td { (e.event_type) }
-                            td.mono { (e.delivery_id) }
-                            td { a href=(connection_path(tenant, e.connection_id)) { "connection" } }
-                        }
-                    }
-                }
-            }
-        }
-        @if result.items.is_empty() { p.muted { "No deliveries yet." } }
-        @if let Some(next) = &result.next_cursor {
-            p { a href=(format!("{}/webhook-events?after={next}", tenant_path(tenant))) rel="next" { "Older events" } }
-        }
-    };
-    Ok(user.page("Webhook events", body))
 }

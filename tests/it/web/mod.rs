@@ -4,6 +4,9 @@
 mod browser;
 mod connect;
 mod console;
+mod oauth_pages;
+mod picker;
+mod views;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};

@@ -10,14 +10,18 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cli::{connvault, run, stdout};
 use crate::health::api_key;
 use crate::health::provider::{Mode, Provider};
 use crate::support::oidc::{self, Oidc};
 use crate::support::serve::spawn_serve;
-use crate::support::{logs, secrets};
+use crate::support::{TestDb, logs, secrets};
+
+mod setup;
+
+use setup::{Api, events_for_the_console};
 
 /// The product's page the end user returns to, on a local server: the browser really
 /// lands there, redirects and all.
@@ -62,65 +66,6 @@ fn ensure_installed() {
     *done = true;
 }
 
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> Value {
-        secrets::record(key);
-        if let Some(b) = &body {
-            secrets::record_request_json(b);
-        }
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(b) = body {
-            request = request.json(&b);
-        }
-        let r = request.send().await.unwrap();
-        let status = r.status();
-        let json: Value = r.json().await.unwrap_or(Value::Null);
-        secrets::record_response_json(&json);
-        assert!(status.is_success(), "{method} {path}: {status} {json}");
-        json
-    }
-
-    async fn post(&self, path: &str, key: &str, body: Value) -> Value {
-        self.call(reqwest::Method::POST, path, key, Some(body))
-            .await
-    }
-
-    async fn put(&self, path: &str, key: &str, body: Value) -> Value {
-        self.call(reqwest::Method::PUT, path, key, Some(body)).await
-    }
-
-    async fn get(&self, path: &str, key: &str) -> Value {
-        self.call(reqwest::Method::GET, path, key, None).await
-    }
-
-    /// A connect link's path; its token is recorded.
-    async fn link(&self, tenant: &str, key: &str, provider: &str, return_url: &str) -> String {
-        let r = self
-            .post(
-                &format!("/v1/tenants/{tenant}/connect-sessions"),
-                key,
-                json!({"provider": provider, "return_url": return_url}),
-            )
-            .await;
-        let url = r["connect_url"].as_str().unwrap();
-        url[url.find("/connect/").unwrap()..].to_owned()
-    }
-}
-
 fn screenshots() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -152,6 +97,20 @@ async fn run_script(config: &Path) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_users_and_admins_use_the_pages_in_a_real_browser() {
+    scenarios(None).await;
+}
+
+/// The same scenarios with `connvault serve` on PostgreSQL (its own database, the
+/// service role of a single-URL set-up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_work_the_same_on_postgres() {
+    scenarios(Some(TestDb::postgres().await)).await;
+}
+
+/// Sets everything up through the API and the CLI, runs the browser script, and checks
+/// what the browser stored. `db`: a PostgreSQL database, or SQLite in the work
+/// directory when `None`.
+async fn scenarios(db: Option<TestDb>) {
     assert!(
         Path::new(&chromium()).is_file(),
         "the browser tests need Debian's chromium at {} (apt-get install chromium, or set CHROMIUM)",
@@ -166,14 +125,31 @@ async fn end_users_and_admins_use_the_pages_in_a_real_browser() {
     let (app_origin, _app) = start_app().await;
     let return_url = format!("{app_origin}/connected");
     let work = tempfile::tempdir().unwrap();
-    let server = spawn_serve(
-        work.path(),
-        &[("CONNVAULT_HEALTH_CHECK_TIMEOUT_MS", "3000")],
-    )
-    .await;
+    let mut env: Vec<(&str, &str)> = vec![
+        ("CONNVAULT_HEALTH_CHECK_TIMEOUT_MS", "3000"),
+        // One attempt: a delivery to a closed port fails at once, for the retry button.
+        ("CONNVAULT_EVENT_RETRY_SCHEDULE", "0"),
+        ("CONNVAULT_EVENT_POLL_MS", "200"),
+    ];
+    if let Some(t) = &db {
+        env.push(("DATABASE_URL", t.url.as_str()));
+        env.push(("CONNVAULT_MASTER_KEY", t.master_key_b64.as_str()));
+    }
+    let server = spawn_serve(work.path(), &env).await;
     let base = format!("http://{}", server.addr);
-    let out =
-        run(connvault(work.path()).args(["api-key", "create", "--operator", "--name", "browser"]));
+    let mut create = connvault(work.path());
+    create.args(["api-key", "create", "--operator", "--name", "browser"]);
+    if let Some(t) = &db {
+        create
+            .env("DATABASE_URL", &t.url)
+            .env("CONNVAULT_MASTER_KEY", &t.master_key_b64);
+    }
+    let out = run(&mut create);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let operator = stdout(&out).trim().to_owned();
     secrets::record(&operator);
     let idp = Oidc::start_with(&[&format!("{base}/oauth/callback/testidp")]).await;
@@ -204,6 +180,18 @@ async fn end_users_and_admins_use_the_pages_in_a_real_browser() {
             "token_url": format!("{}/token", idp.issuer),
             "default_scopes": ["openid", "api:read"],
             "metadata": {"issuer": idp.issuer, "identity": {"id_token_claim": "sub"}},
+        }),
+    )
+    .await;
+    api.put(
+        "/v1/providers/testcc",
+        &operator,
+        json!({
+            "display_name": "Test Service",
+            "auth_modes": ["oauth2_client_credentials"],
+            "token_url": format!("{}/token", idp.issuer),
+            "docs_url": "https://docs.test-service.example/service-accounts",
+            "metadata": {"client_id_label": "Service account ID", "client_secret_help": "Under Service accounts → Secrets."},
         }),
     )
     .await;
@@ -256,24 +244,53 @@ async fn end_users_and_admins_use_the_pages_in_a_real_browser() {
     }
     let form_link = api.link(&tenant, &admin, "acmecrm", &return_url).await;
     let oauth_link = api.link(&tenant, &admin, "testidp", &return_url).await;
-    let link_tokens: Vec<String> = [&form_link, &oauth_link]
+    let picker_link = api
+        .picker(
+            &tenant,
+            &admin,
+            &["acmecrm", "testidp", "testcc"],
+            &return_url,
+        )
+        .await;
+    let deny_link = api
+        .picker(&tenant, &admin, &["testidp", "testcc"], &return_url)
+        .await;
+    let link_tokens: Vec<String> = [&form_link, &oauth_link, &picker_link, &deny_link]
         .iter()
         .map(|l| l.trim_start_matches("/connect/").to_owned())
         .collect();
+    let (endpoint, webhook_repo) =
+        events_for_the_console(&api, &base, &tenant, &admin, &operator).await;
 
     let secrets_file = work.path().join("secrets.json");
     let mut all = secrets::all();
     all.push(bad.clone());
+    let cc_bad = "client-secret-browser-wrong-0000";
+    secrets::record(cc_bad);
+    all.push(cc_bad.to_owned());
     std::fs::write(&secrets_file, serde_json::to_vec(&all).unwrap()).unwrap();
+    // PostgreSQL's run keeps its screenshots apart.
+    let shots = match &db {
+        Some(_) => screenshots().join("postgres"),
+        None => screenshots(),
+    };
     let config = json!({
         "base": base,
         "chromium": chromium(),
-        "screenshots": screenshots(),
+        "screenshots": shots,
         "secrets_file": secrets_file,
         "link_tokens": link_tokens,
         "return_origin": app_origin,
         "form_link": form_link,
         "oauth_link": oauth_link,
+        "picker_link": picker_link,
+        "deny_link": deny_link,
+        "cc_client_id": oidc::CC_CLIENT_ID,
+        "cc_client_secret": oidc::CC_CLIENT_SECRET,
+        "cc_bad_secret": cc_bad,
+        "idp_issuer": idp.issuer,
+        "endpoint": endpoint,
+        "webhook_repository": webhook_repo,
         "good_key": good,
         "bad_key": bad,
         "admin_key": admin,
@@ -334,16 +351,43 @@ async fn end_users_and_admins_use_the_pages_in_a_real_browser() {
         )
         .await;
     assert_eq!(second["status"], "revoked");
+    let cc = api
+        .get(
+            &format!(
+                "/v1/tenants/{tenant}/connections/{}",
+                result("cc_connection")
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(cc["provider"], "testcc");
+    assert_eq!(cc["status"], "active");
+    let denied = api
+        .get(
+            &format!(
+                "/v1/tenants/{tenant}/connect-sessions/{}",
+                result("denied_session")
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(denied["error_code"], "access_denied");
+    assert_eq!(denied["provider"], "testidp", "the provider picked");
     for page in [
         "connect-form",
         "connect-success",
+        "connect-picker",
+        "connect-client-credentials",
+        "oauth-result",
+        "oauth-denied",
         "console-integrations",
         "console-activity",
+        "console-operations",
+        "console-deliveries",
+        "console-webhook-events",
     ] {
-        assert!(
-            screenshots().join(format!("{page}.png")).is_file(),
-            "{page}"
-        );
+        assert!(shots.join(format!("{page}.png")).is_file(), "{page}");
     }
     server.interrupt().await;
+    drop(db);
 }
