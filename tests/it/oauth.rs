@@ -289,7 +289,7 @@ async fn refresh_rotates_and_stores_the_new_refresh_token(t: TestDb) {
     s.idp.set_rotation(false).await;
     s.app
         .t
-        .exec("UPDATE connections SET token_expires_at = CURRENT_TIMESTAMP")
+        .exec("UPDATE connections SET token_expires_at = '2020-01-01T00:00:00+00:00'")
         .await
         .unwrap();
     let third = s.access_token(&connection).await;
@@ -531,7 +531,7 @@ async fn client_credentials_are_obtained_cached_and_renewed(t: TestDb) {
     // Near expiry it is renewed.
     s.app
         .t
-        .exec("UPDATE connections SET token_expires_at = CURRENT_TIMESTAMP")
+        .exec("UPDATE connections SET token_expires_at = '2020-01-01T00:00:00+00:00'")
         .await
         .unwrap();
     let second = s.access_token(&connection).await;
@@ -563,9 +563,8 @@ async fn client_credentials_are_obtained_cached_and_renewed(t: TestDb) {
     assert_eq!(r.json["reason_code"], "client_credentials_rejected");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn provider_outages_degrade_health_keep_status_and_recover() {
-    let s = setup(TestDb::postgres().await).await;
+async fn provider_outages_degrade_health_keep_status_and_recover(t: TestDb) {
+    let s = setup(t).await;
     s.idp.set_ttl(10, 3600).await;
     let connection = s.connected("frank").await;
     let old = s.access_token_without_refresh(&connection).await;
@@ -584,7 +583,7 @@ async fn provider_outages_degrade_health_keep_status_and_recover() {
     // Once the token has expired, an outage answers 503 rather than a dead token.
     s.app
         .t
-        .exec("UPDATE connections SET token_expires_at = CURRENT_TIMESTAMP")
+        .exec("UPDATE connections SET token_expires_at = '2020-01-01T00:00:00+00:00'")
         .await
         .unwrap();
     s.idp.fail_tokens(429, 3).await;
@@ -806,4 +805,5 @@ crate::on_both_backends!(
     denied_consent_bad_and_replayed_states_persist_nothing,
     client_credentials_are_obtained_cached_and_renewed,
     the_background_refresher_renews_due_tokens_once,
+    provider_outages_degrade_health_keep_status_and_recover,
 );
