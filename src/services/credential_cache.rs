@@ -18,13 +18,13 @@
 //! through another process is not served from here after 1 s. Tenant-scoped writes of
 //! this process (`db::local_writes`) forget that tenant's entries at once.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use hashlink::LruCache;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::cache_watch::{self, Trust, Watched, Watching};
+use super::guarded_lru::{GuardedLru, Lookup};
 use crate::db::local_writes;
 use crate::error::Result;
 use crate::models::{ConnectionId, TenantId};
@@ -44,18 +44,12 @@ pub struct CredentialCache {
 }
 
 struct Inner {
-    /// `None` when caching is off (capacity 0).
-    rows: Option<Mutex<Rows>>,
+    /// By connection id, with the tenant the rows belong to.
+    rows: GuardedLru<Uuid, Entry>,
     trust: Trust,
 }
 
-struct Rows {
-    lru: LruCache<Uuid, Entry>,
-    /// Raised by every invalidation: a lookup that started before one does not store
-    /// its (possibly stale) answer.
-    generation: u64,
-}
-
+#[derive(Clone)]
 struct Entry {
     tenant: Uuid,
     rows: Arc<[SecretRow]>,
@@ -72,15 +66,10 @@ impl CredentialCache {
     /// nothing until [`CredentialCache::watch`] confirms it.
     pub fn new(capacity: usize) -> Self {
         let inner = Arc::new(Inner {
-            rows: (capacity > 0).then(|| {
-                Mutex::new(Rows {
-                    lru: LruCache::new(capacity),
-                    generation: 0,
-                })
-            }),
+            rows: GuardedLru::new(capacity),
             trust: Trust::default(),
         });
-        let subscription = inner.rows.is_some().then(|| {
+        let subscription = inner.rows.enabled().then(|| {
             let weak = Arc::downgrade(&inner);
             let listener: Arc<local_writes::Listener> = Arc::new(move |tenant: TenantId| {
                 if let Some(inner) = weak.upgrade() {
@@ -106,34 +95,25 @@ impl CredentialCache {
         tenant: TenantId,
         connection: ConnectionId,
     ) -> Result<Arc<[SecretRow]>> {
-        let Some(rows) = self.inner.rows.as_ref().filter(|_| self.trusted()) else {
+        let cache = &self.inner.rows;
+        if !cache.enabled() || !self.trusted() {
             return Ok(credential_secrets::read(db, tenant, connection)
                 .await?
                 .into());
-        };
-        let generation = {
-            let mut cached = lock(rows);
-            if let Some(hit) = cached.lru.get(&connection.as_uuid())
-                && hit.tenant == tenant.as_uuid()
-            {
-                return Ok(hit.rows.clone());
-            }
-            cached.generation
+        }
+        let generation = match cache.get(&connection.as_uuid(), |e| e.tenant == tenant.as_uuid()) {
+            Lookup::Hit(entry) => return Ok(entry.rows),
+            Lookup::Miss(generation) => generation,
         };
         let found: Arc<[SecretRow]> = credential_secrets::read(db, tenant, connection)
             .await?
             .into();
         if !found.is_empty() {
-            let mut cached = lock(rows);
-            if cached.generation == generation {
-                cached.lru.insert(
-                    connection.as_uuid(),
-                    Entry {
-                        tenant: tenant.as_uuid(),
-                        rows: found.clone(),
-                    },
-                );
-            }
+            let entry = Entry {
+                tenant: tenant.as_uuid(),
+                rows: found.clone(),
+            };
+            cache.store(generation, connection.as_uuid(), entry);
         }
         Ok(found)
     }
@@ -152,7 +132,7 @@ impl CredentialCache {
 
     /// How many connections are cached.
     pub fn len(&self) -> usize {
-        self.inner.rows.as_ref().map_or(0, |r| lock(r).lru.len())
+        self.inner.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -161,30 +141,18 @@ impl CredentialCache {
 
     /// Forgets everything.
     pub fn invalidate_all(&self) {
-        if let Some(rows) = &self.inner.rows {
-            let mut rows = lock(rows);
-            rows.generation += 1;
-            rows.lru.clear();
-        }
+        self.inner.rows.clear();
     }
 
     /// Forgets the connection with this id.
     pub fn forget(&self, connection: Uuid) {
-        if let Some(rows) = &self.inner.rows {
-            let mut rows = lock(rows);
-            rows.generation += 1;
-            rows.lru.remove(&connection);
-        }
+        self.inner.rows.forget(&connection);
     }
 }
 
 impl Inner {
     fn forget_tenant(&self, tenant: Uuid) {
-        if let Some(rows) = &self.rows {
-            let mut rows = lock(rows);
-            rows.generation += 1;
-            rows.lru.retain(|_, entry| entry.tenant != tenant);
-        }
+        self.rows.retain(|_, entry| entry.tenant != tenant);
     }
 }
 
@@ -203,10 +171,4 @@ impl Watched for CredentialCache {
     fn forget(&self, id: Uuid) {
         CredentialCache::forget(self, id)
     }
-}
-
-fn lock(rows: &Mutex<Rows>) -> MutexGuard<'_, Rows> {
-    // A panic while holding the lock cannot leave the map half-changed in a way that
-    // matters: at worst an entry is missing and is read again.
-    rows.lock().unwrap_or_else(|e| e.into_inner())
 }

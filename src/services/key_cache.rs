@@ -10,9 +10,8 @@
 //! revoking transaction's notification evicts the key within milliseconds; a lost
 //! listening connection forgets the whole cache.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use hashlink::LruCache;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
@@ -20,6 +19,7 @@ use crate::error::Result;
 use crate::repositories::api_keys::{self, KeyIdentity};
 
 use super::cache_watch::{self, Trust, Watched};
+use super::guarded_lru::{GuardedLru, Lookup};
 use crate::repositories::epochs::Epoch;
 
 pub use super::cache_watch::{CHECK_EVERY, TRUST_FOR, Watching};
@@ -34,16 +34,8 @@ pub struct KeyCache {
 }
 
 struct Inner {
-    /// `None` when caching is off (capacity 0).
-    keys: Option<Mutex<Keys>>,
+    keys: GuardedLru<[u8; 32], KeyIdentity>,
     trust: Trust,
-}
-
-struct Keys {
-    lru: LruCache<[u8; 32], KeyIdentity>,
-    /// Raised by every invalidation: a lookup that started before one does not store
-    /// its (possibly stale) answer.
-    generation: u64,
 }
 
 impl Default for KeyCache {
@@ -58,12 +50,7 @@ impl KeyCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
-                keys: (capacity > 0).then(|| {
-                    Mutex::new(Keys {
-                        lru: LruCache::new(capacity),
-                        generation: 0,
-                    })
-                }),
+                keys: GuardedLru::new(capacity),
                 trust: Trust::default(),
             }),
         }
@@ -80,22 +67,17 @@ impl KeyCache {
         let Some(hash) = api_keys::secret_hash(secret) else {
             return Ok(None);
         };
-        let Some(keys) = self.inner.keys.as_ref().filter(|_| self.trusted()) else {
+        let keys = &self.inner.keys;
+        if !keys.enabled() || !self.trusted() {
             return api_keys::authenticate_hash(db, &hash).await;
-        };
-        let generation = {
-            let mut keys = lock(keys);
-            if let Some(hit) = keys.lru.get(&hash) {
-                return Ok(Some(hit.clone()));
-            }
-            keys.generation
+        }
+        let generation = match keys.get(&hash, |_| true) {
+            Lookup::Hit(identity) => return Ok(Some(identity)),
+            Lookup::Miss(generation) => generation,
         };
         let found = api_keys::authenticate_hash(db, &hash).await?;
         if let Some(identity) = &found {
-            let mut keys = lock(keys);
-            if keys.generation == generation {
-                keys.lru.insert(hash, identity.clone());
-            }
+            keys.store(generation, hash, identity.clone());
         }
         Ok(found)
     }
@@ -109,25 +91,17 @@ impl KeyCache {
 
     /// Forgets every key.
     pub fn invalidate_all(&self) {
-        if let Some(keys) = &self.inner.keys {
-            let mut keys = lock(keys);
-            keys.generation += 1;
-            keys.lru.clear();
-        }
+        self.inner.keys.clear();
     }
 
     /// Forgets the key with this id (revoked or changed).
     pub fn forget(&self, key_id: Uuid) {
-        if let Some(keys) = &self.inner.keys {
-            let mut keys = lock(keys);
-            keys.generation += 1;
-            keys.lru.retain(|_, identity| identity.id != key_id);
-        }
+        self.inner.keys.retain(|_, identity| identity.id != key_id);
     }
 
     /// How many keys are cached.
     pub fn len(&self) -> usize {
-        self.inner.keys.as_ref().map_or(0, |k| lock(k).lru.len())
+        self.inner.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -155,10 +129,4 @@ impl Watched for KeyCache {
     fn forget(&self, id: Uuid) {
         KeyCache::forget(self, id)
     }
-}
-
-fn lock(keys: &Mutex<Keys>) -> MutexGuard<'_, Keys> {
-    // A panic while holding the lock cannot leave the map half-changed in a way that
-    // matters: at worst a key is missing and is read again.
-    keys.lock().unwrap_or_else(|e| e.into_inner())
 }

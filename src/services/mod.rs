@@ -10,6 +10,7 @@ pub mod credential_cache;
 pub mod credential_fit;
 pub mod credentials;
 pub mod events;
+pub mod guarded_lru;
 pub mod health;
 pub mod inbound;
 pub mod key_cache;
