@@ -7,11 +7,12 @@
 //!
 //! Needs `wrk` on the PATH (Debian package `wrk`).
 
+mod wrk_cmd;
+
 #[path = "read_bench/populate.rs"]
 mod populate;
 
 use std::io::Write;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -233,23 +234,7 @@ fn wrk(
     seconds: u64,
     concurrency: usize,
 ) -> anyhow::Result<String> {
-    let out = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{concurrency}"),
-            &format!("-d{seconds}s"),
-            "-s",
-        ])
-        .arg(script)
-        .arg(format!("http://{addr}"))
-        .output()
-        .context("run wrk (install the Debian package `wrk`)")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "wrk failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = wrk_cmd::run(addr, script, seconds, concurrency)?;
     Ok(text
         .lines()
         .filter(|l| l.starts_with("requests ") || l.starts_with("rps ") || l.contains("_ms "))

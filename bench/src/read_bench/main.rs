@@ -11,6 +11,8 @@
 
 mod populate;
 mod procs;
+#[path = "../wrk_cmd.rs"]
+mod wrk_cmd;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -197,23 +197,7 @@ end
 
 /// `wrk -t2 -c<concurrency> -d<seconds>s` with the script against `addr`.
 pub fn wrk(addr: &str, script: &Path, seconds: u64, concurrency: usize) -> anyhow::Result<Load> {
-    let out = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{concurrency}"),
-            &format!("-d{seconds}s"),
-            "-s",
-        ])
-        .arg(script)
-        .arg(format!("http://{addr}"))
-        .output()
-        .context("run wrk (install the Debian package `wrk`)")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "wrk failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = crate::wrk_cmd::run(addr, script, seconds, concurrency)?;
     let value = |name: &str| -> anyhow::Result<f64> {
         text.lines()
             .find_map(|l| l.strip_prefix(name))
