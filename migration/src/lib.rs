@@ -24,6 +24,7 @@ mod m2026_12_03_140000_api_key_epoch;
 mod m2026_12_04_090000_outbound_events;
 mod m2026_12_05_090000_credential_epoch;
 mod m2026_12_05_100000_web_sessions;
+mod m2026_12_05_110000_api_key_epoch_at_commit;
 
 /// The tenant-owned tables: each has a `tenant_id` and, on PostgreSQL, forced
 /// row-level security. Every later tenant table belongs here too.
@@ -99,6 +100,7 @@ impl MigratorTrait for Migrator {
             Box::new(m2026_12_04_090000_outbound_events::Migration),
             Box::new(m2026_12_05_090000_credential_epoch::Migration),
             Box::new(m2026_12_05_100000_web_sessions::Migration),
+            Box::new(m2026_12_05_110000_api_key_epoch_at_commit::Migration),
         ]
     }
 }

@@ -196,7 +196,8 @@ impl Refresher {
     }
 
     /// The connection's credential, renewed first when it expires within the margin:
-    /// one indexed read and no write when it does not. `None` when it has none.
+    /// the rows from the credential cache (`services::credential_cache`) or one indexed
+    /// read, and no write, when it does not. `None` when it has none.
     /// `ConnectionUnusable` when the connection needs re-authorization (or its token
     /// has expired and cannot be renewed), `ProviderUnavailable` when renewal failed and
     /// the current token has expired.
